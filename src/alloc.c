@@ -1,0 +1,56 @@
+/*
+ * alloc.c — where a map's memory comes from.
+ *
+ * Everything goes through the map's allocator hooks.  With the default
+ * allocator, tables of SM_MMAP_MIN bytes or more come straight from mmap:
+ * freeing them unmaps the pages, so RSS really drops after a shrink or a
+ * clear, and a fresh table costs no memset (the kernel hands out zero
+ * pages on first touch, spread over the incremental migration).
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define SM_HAVE_MMAP 1
+#endif
+
+#define SM_MMAP_MIN ((size_t)256 * 1024)
+
+void *sm__alloc(sm_map *m, size_t size) {
+    return m->alloc.malloc(m->alloc.ctx, size);
+}
+
+void sm__free(sm_map *m, void *p, size_t size) {
+    if (p)
+        m->alloc.free(m->alloc.ctx, p, size);
+}
+
+void *sm__table_mem(sm_map *m, size_t size, int *mapped) {
+    *mapped = 0;
+#ifdef SM_HAVE_MMAP
+    if (m->default_alloc && size >= SM_MMAP_MIN) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        *mapped = 1;
+        return p;
+    }
+#endif
+    void *p = sm__alloc(m, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped) {
+#ifdef SM_HAVE_MMAP
+    if (mapped) {
+        munmap(p, size);
+        return;
+    }
+#endif
+    (void)mapped;
+    sm__free(m, p, size);
+}

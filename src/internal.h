@@ -1,0 +1,394 @@
+/*
+ * stillmap internals shared between the mechanism files.
+ *
+ * Naming: public symbols are sm_*, internal cross-file symbols sm__*
+ * (hidden by -fvisibility=hidden).  Struct fields that are shared between
+ * threads and accessed atomically carry an x prefix (xseq, xcur, ...), so
+ * that a plain access to a shared word stands out in review.
+ *
+ * The files, one per mechanism:
+ *   ebr.c        epoch-based reclamation, per-thread records, the
+ *                background reclaimer thread
+ *   table.c      table memory and the bucket protocol (seqlock reads,
+ *                bucket locks, overflow counts, slot insert/remove)
+ *   transition.c moving a map from one table to the next: grow, shrink,
+ *                clear, reserve; the incremental migration
+ *   map.c        the public operations
+ *   iter.c       for_each
+ *   stats.c      statistics
+ *   status.c     status strings, version, options
+ *   alloc.c      allocator hooks, large tables from mmap
+ */
+#ifndef SM_INTERNAL_H
+#define SM_INTERNAL_H
+
+#include "stillmap.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define SM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SM_CACHELINE 64
+#define SM_ALIGNED(n) _Alignas(n)
+
+/* Thread-local storage model: initial-exec avoids a __tls_get_addr call on
+ * every operation.  It is valid for the executable and for libraries
+ * loaded at start-up; a build for dlopen() can define SM_TLS_GLOBAL. */
+#if defined(__GNUC__) && !defined(SM_TLS_GLOBAL)
+#define SM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define SM_TLS _Thread_local
+#endif
+
+/* ===================================================================
+ * Reclamation (ebr.c)
+ * ================================================================= */
+
+/* Anything freed after a grace period starts with this header. */
+typedef struct sm__retired sm__retired;
+typedef void (*sm__reclaim_fn)(sm__retired *node);
+struct sm__retired {
+    sm__retired *next;
+    uint64_t epoch;       /* global epoch read after the node was unlinked */
+    sm__reclaim_fn fn;    /* frees the node; runs on the reclaimer */
+};
+
+#define SM_STRIPES 16     /* counter stripes per table / map */
+
+/* Per-thread record.  Created on a thread's first call, put back on the
+ * free list (not freed) when the thread exits, reused by a later thread:
+ * the number of records is the peak number of threads ever alive. */
+typedef struct sm__thr {
+    /* Epoch the thread is pinned in; 0 when not pinned.
+     * Written only by the owner (release), read by the reclaimer. */
+    _Atomic uint64_t xepoch;
+    unsigned nest;              /* owner only: pin nesting depth */
+    unsigned stripe;            /* owner only: counter stripe index */
+    unsigned ops;               /* owner only: writes, for periodic checks */
+    /* Retired nodes: the owner pushes (CAS), the reclaimer takes the whole
+     * list (exchange); a pop-all stack has no ABA problem. */
+    _Atomic(sm__retired *) xretired;
+    _Atomic int xused;          /* 1 while a live thread owns the record */
+    struct sm__thr *next;       /* registry list; immutable once pushed */
+    char pad[SM_CACHELINE - 48];
+} sm__thr;
+
+extern _Atomic uint64_t sm__global_epoch;
+extern int sm__use_membarrier;
+extern SM_TLS sm__thr *sm__tls_thr;
+
+sm__thr *sm__thr_register(void);   /* slow path; NULL on out of memory */
+
+static inline sm__thr *sm__thr_get(void) {
+    sm__thr *t = sm__tls_thr;
+    return SM_LIKELY(t != NULL) ? t : sm__thr_register();
+}
+
+/*
+ * Enter a read-side critical section.
+ * E1: the store of the epoch must be visible to the reclaimer before any
+ *     load of a shared pointer done while pinned.  With membarrier the
+ *     reclaimer forces that ordering on every running thread before it
+ *     scans the records (sys_membarrier PRIVATE_EXPEDITED), so the reader
+ *     needs only a compiler barrier; without it a seq_cst fence here does
+ *     the same job.  The store is a release so that, under the C11 model
+ *     used by ThreadSanitizer, whatever the thread did before (including
+ *     its previous unpin) happens-before a reclaimer that reads it.
+ */
+static inline void sm__pin(sm__thr *t) {
+    if (t->nest++ == 0) {
+        uint64_t e = atomic_load_explicit(&sm__global_epoch, memory_order_relaxed);
+        atomic_store_explicit(&t->xepoch, e, memory_order_release);
+#ifdef SM_TSAN
+        atomic_thread_fence(memory_order_seq_cst);
+#else
+        if (SM_LIKELY(sm__use_membarrier))
+            atomic_signal_fence(memory_order_seq_cst);
+        else
+            atomic_thread_fence(memory_order_seq_cst);
+#endif
+    }
+}
+
+/* Leave it.  E2: release, so every load done while pinned completes before
+ * the reclaimer can observe 0 and free what was loaded. */
+static inline void sm__unpin(sm__thr *t) {
+    if (--t->nest == 0)
+        atomic_store_explicit(&t->xepoch, 0, memory_order_release);
+}
+
+/* Hand a node that is no longer reachable from any table to the reclaimer.
+ * The caller must have unlinked it (E3: unlink, then retire). */
+void sm__retire(sm__thr *t, sm__retired *node, sm__reclaim_fn fn);
+/* Wake the reclaimer now (big frees, barrier). */
+void sm__ebr_kick(void);
+/* Take / drop a reference on the reclaimer thread (one per live map). */
+int sm__ebr_acquire(void);
+void sm__ebr_release(void);
+/* Wait until every node retired before the call has been reclaimed. */
+void sm__ebr_barrier(void);
+/* True on the reclaimer thread (removal hooks run there). */
+bool sm__on_reclaimer(void);
+
+/* ===================================================================
+ * Allocation (alloc.c)
+ * ================================================================= */
+void *sm__alloc(sm_map *m, size_t size);
+void sm__free(sm_map *m, void *p, size_t size);
+/* Zeroed memory for a table; large tables come from mmap so that freeing
+ * them returns the pages to the OS.  *mapped tells how it was obtained. */
+void *sm__table_mem(sm_map *m, size_t size, int *mapped);
+void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped);
+
+/* ===================================================================
+ * Tables (table.c)
+ * ================================================================= */
+
+#define SM_SLOTS 3           /* slots per bucket; a bucket is one line */
+#define SM_MOVED 1u          /* bucket flag: migrated to the next table */
+
+/*
+ * One bucket = one 64-byte cache line: a 16-byte header and three
+ * (key, value) slots.  A lookup reads one line on the fast path.
+ *
+ *   xseq    even/odd sequence count, bumped by a writer around any change
+ *           that could make a reader pair a key with another key's value
+ *           (removing a key; a slot reused).  Readers validate with it.
+ *   xlock   writers' lock for this bucket's slots and flags.
+ *   xtag[i] 0 = slot empty, else 8 bits of the key's hash (never 0).
+ *           Published last with release when a slot is filled.
+ *   xflags  SM_MOVED once the bucket has been copied to the next table;
+ *           after that the bucket is frozen (never written again).
+ *   xovf    overflow count: how many keys whose probe sequence passes this
+ *           bucket are stored further on.  A lookup that misses here may
+ *           stop when it is 0.  Invariant O1: at every instant xovf(b) >=
+ *           number of present keys whose home is at or before b and which
+ *           are stored after b (insert increments before publishing the
+ *           slot; delete decrements after clearing it).
+ *   key     u64 maps: the key; byte maps: pointer to an sm__blob.
+ *   val     the value.
+ */
+typedef struct sm__bucket {
+    _Atomic uint32_t xseq;
+    _Atomic uint32_t xlock;
+    _Atomic uint8_t xtag[SM_SLOTS];
+    _Atomic uint8_t xflags;
+    _Atomic uint32_t xovf;
+    struct {
+        _Atomic uint64_t xkey;
+        _Atomic uint64_t xval;
+    } slot[SM_SLOTS];
+} sm__bucket;
+
+_Static_assert(sizeof(sm__bucket) == SM_CACHELINE, "bucket must be one cache line");
+
+typedef struct sm__stripe {
+    _Atomic int64_t xcount;      /* entries added - removed via this stripe */
+    _Atomic int64_t xkey_bytes;  /* bytes of copied keys, same */
+    char pad[SM_CACHELINE - 16];
+} sm__stripe;
+
+typedef struct sm__table {
+    sm__retired r;               /* when retired */
+    sm_map *map;
+    size_t nbuckets;             /* power of two */
+    size_t mask;
+    size_t mem_bytes;            /* whole allocation */
+    void *raw;                   /* allocation start (t is 64-aligned in it) */
+    int mapped;                  /* from mmap */
+    int cleared;                 /* retired by clear: entries get hooks */
+    /* The table this one is migrating into; NULL when none.  Set once,
+     * by CAS from NULL, only while this table is the map's current one. */
+    _Atomic(struct sm__table *) xnext;
+    _Atomic size_t xcursor;      /* next bucket index to claim for migration */
+    _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
+    char pad[SM_CACHELINE - 32];
+    sm__stripe stripe[SM_STRIPES];
+    sm__bucket b[];              /* nbuckets, 64-byte aligned */
+} sm__table;
+
+/* Byte-string key, immutable once published; freed after a grace period
+ * when its entry is removed. */
+typedef struct sm__blob {
+    sm__retired r;
+    sm_map *map;
+    uint64_t hash;
+    uint32_t len;
+    unsigned char bytes[];
+} sm__blob;
+
+/* A key as an operation carries it. */
+typedef struct sm__key {
+    uint64_t hash;
+    uint64_t u64;               /* u64 maps */
+    const void *p;              /* byte maps */
+    size_t len;
+    uint8_t tag;
+} sm__key;
+
+sm__table *sm__table_new(sm_map *m, size_t nbuckets);
+void sm__table_free(sm__table *t);   /* just the memory */
+size_t sm__buckets_for(size_t entries);    /* power of two, load <= 3/4 */
+
+static inline uint8_t sm__tag_of(uint64_t h) {
+    uint8_t t = (uint8_t)(h >> 56);
+    return t ? t : 1;
+}
+
+/* Result of a lock-free lookup in one table (and what follows). */
+typedef struct sm__found {
+    int found;       /* 1 = key present in this table */
+    int moved;       /* some bucket of the chain was moved: also look in
+                        the next table (unless found in an unmoved one) */
+    int in_moved;    /* the key was found in a moved bucket */
+    uint64_t val;
+} sm__found;
+
+/* Look the key up in t, lock-free (seqlock-validated per bucket). */
+void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out);
+
+/* Bucket locks.  Acquire orders the critical section after the previous
+ * holder's release (L1). */
+void sm__bucket_lock(sm__bucket *b);
+int sm__bucket_trylock(sm__bucket *b);
+static inline void sm__bucket_unlock(sm__bucket *b) {
+    atomic_store_explicit(&b->xlock, 0, memory_order_release);
+}
+
+/* Seqlock write side (S1..S2 in table.c). */
+static inline void sm__seq_begin(sm__bucket *b) {
+    uint32_t s = atomic_load_explicit(&b->xseq, memory_order_relaxed);
+    atomic_store_explicit(&b->xseq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+static inline void sm__seq_end(sm__bucket *b) {
+    uint32_t s = atomic_load_explicit(&b->xseq, memory_order_relaxed);
+    atomic_store_explicit(&b->xseq, s + 1, memory_order_release);
+}
+
+/* Does slot i of b hold key k?  Caller holds b's lock or validates. */
+int sm__slot_matches(sm_map *m, sm__bucket *b, int i, const sm__key *k);
+
+/* Insert a key known to be absent into t, with no presence check: used by
+ * migration, whose source bucket lock guarantees that no other copy of
+ * the key exists in t.  Never fails (t is sized with room to spare). */
+void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
+                            uint64_t key, uint64_t val, unsigned stripe);
+
+/* ===================================================================
+ * The map
+ * ================================================================= */
+#define SM_MAGIC 0x53544d50u  /* "STMP" */
+#define SM_MAGIC_DEAD 0xdeadbeefu
+
+typedef struct sm__mstripe {
+    _Atomic int64_t xpend_bytes;   /* retired, not yet reclaimed */
+    _Atomic int64_t xpend_objs;
+    char pad[SM_CACHELINE - 16];
+} sm__mstripe;
+
+struct sm_map {
+    void *raw;                   /* allocation holding this struct */
+    size_t raw_size;
+    uint32_t magic;
+    sm_key_kind kind;
+    uint64_t seed;
+    sm_allocator alloc;
+    int default_alloc;
+    sm_remove_fn on_remove;
+    void *on_remove_ctx;
+    size_t min_buckets;          /* floor: initial capacity / reserve */
+    char pad0[SM_CACHELINE];
+    /* The current table.  Replaced by a transition's promotion (CAS) or
+     * by clear (exchange).  Loaded with acquire by every operation. */
+    SM_ALIGNED(SM_CACHELINE) _Atomic(sm__table *) xcur;
+    _Atomic size_t xreserve_buckets;
+    char pad1[SM_CACHELINE - 16];
+    /* counters, written rarely */
+    SM_ALIGNED(SM_CACHELINE) _Atomic uint64_t xgrows;
+    _Atomic uint64_t xshrinks;
+    _Atomic uint64_t xclears;
+    _Atomic uint64_t xmigrated;
+    _Atomic uint64_t xhooks;
+    sm__mstripe mstripe[SM_STRIPES];
+};
+
+/* Hashing: XXH3 (Debian libxxhash-dev, header-only mode, so it is a
+ * build-time dependency only), seeded per map. */
+static inline uint64_t sm__hash_bytes(const sm_map *m, const void *p, size_t len) {
+    return XXH3_64bits_withSeed(len ? p : "", len, m->seed);
+}
+static inline uint64_t sm__hash_u64(const sm_map *m, uint64_t k) {
+    return XXH3_64bits_withSeed(&k, sizeof k, m->seed);
+}
+
+static inline sm__blob *sm__blob_of(uint64_t key) { return (sm__blob *)(uintptr_t)key; }
+static inline size_t sm__blob_size(size_t len) { return sizeof(sm__blob) + len; }
+void sm__blob_reclaim(sm__retired *node);
+
+/* Pending-reclamation accounting, on the caller's stripe. */
+static inline void sm__pending_add(sm_map *m, unsigned stripe, int64_t bytes, int64_t objs) {
+    atomic_fetch_add_explicit(&m->mstripe[stripe].xpend_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->mstripe[stripe].xpend_objs, objs, memory_order_relaxed);
+}
+static inline void sm__count_add(sm__table *t, unsigned stripe, int64_t n, int64_t bytes) {
+    atomic_fetch_add_explicit(&t->stripe[stripe].xcount, n, memory_order_relaxed);
+    if (bytes)
+        atomic_fetch_add_explicit(&t->stripe[stripe].xkey_bytes, bytes, memory_order_relaxed);
+}
+int64_t sm__table_count(sm__table *t);
+int64_t sm__table_key_bytes(sm__table *t);
+
+/* Value-removal hook record (only when the map has a hook). */
+typedef struct sm__hookrec {
+    sm__retired r;
+    sm_map *map;
+    uint64_t value;
+    sm_reason reason;
+} sm__hookrec;
+void sm__hookrec_reclaim(sm__retired *node);
+void sm__call_hook(sm_map *m, uint64_t value, sm_reason why);
+
+/* ===================================================================
+ * Transitions (transition.c)
+ * ================================================================= */
+
+/* Buckets a write migrates besides its own chain (bounded work, T1). */
+#define SM_HELP_BUCKETS 8
+/* Probe length (buckets) past which an insert asks for growth. */
+#ifndef SM_MAX_PROBE
+#define SM_MAX_PROBE 64
+#endif
+
+/* Before a write on k: while t is migrating, move k's chain in t (and a
+ * bounded chunk more) to t->xnext and continue there.  Returns the table
+ * the write must use (one with no migration in progress at the time of
+ * the check). */
+sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr);
+/* Start a transition of t (the current table) to a table of nbuckets.
+ * Returns 0, or SM_ENOMEM.  No-op if one is already running. */
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr);
+/* Periodic check after writes: start a grow or shrink if the load says so. */
+void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr);
+/* Background help: migrate up to `budget` buckets of m's transition. */
+size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr);
+/* Complete the running transition (if any) on the caller's thread and
+ * return the current table.  Caller pinned.  O(table) work. */
+sm__table *sm__finish_transition(sm_map *m, sm__thr *thr);
+/* Walk a retired table (and, when cleared, its successors) for hooks and
+ * key frees, then free its memory. */
+void sm__table_reclaim(sm__retired *node);
+/* Free every table of the map now (destroy). */
+void sm__destroy_tables(sm_map *m);
+
+/* map registry for the background helper (ebr.c) */
+void sm__registry_add(sm_map *m);
+void sm__registry_remove(sm_map *m);
+
+#endif /* SM_INTERNAL_H */

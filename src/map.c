@@ -1,0 +1,606 @@
+/*
+ * map.c — the public operations.
+ *
+ * Every operation pins the calling thread (ebr.c, E1/E2), loads the
+ * current table (acquire) and works in it:
+ *
+ *  - reads (get) are lock-free: sm__table_lookup in the current table and,
+ *    when a transition has moved part of the key's chain, in the next one
+ *    (transition.c, T3);
+ *  - writes first settle (T1), then lock the key's home bucket, which
+ *    serialises every writer of that key in that table, find the key on
+ *    its chain, lock the bucket holding it (or the bucket receiving it)
+ *    and change it under the protocol of table.c (S1-S3, O1, L1).
+ *
+ * A write that needs memory (a copied key for an insert into a byte map,
+ * a hook record when a value leaves a map that has a removal hook)
+ * allocates it before changing anything, with no lock held, and starts
+ * over; so an allocation failure returns SM_ENOMEM with the map unchanged.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+#include <unistd.h>
+#endif
+#include <time.h>
+
+enum { OP_PUT, OP_LOS, OP_SWAP, OP_CAS, OP_DEL, OP_LAD, OP_CAD };
+
+/* Internal outcomes of one attempt in one table. */
+enum { W_RETRY = 100, W_NEED_BLOB, W_NEED_HOOK, W_NEED_GROW };
+
+typedef struct wctx {
+    int op;
+    uint64_t val;       /* value to store (put/los/swap) or desired (cas) */
+    uint64_t expected;  /* cas, cad */
+    uint64_t out;       /* previous / actual value */
+    int have_out;
+    sm__blob *blob;     /* pre-allocated copy of the key, byte maps */
+    sm__hookrec *hr;    /* pre-allocated hook record */
+} wctx;
+
+static inline int op_inserts(int op) { return op == OP_PUT || op == OP_LOS || op == OP_SWAP; }
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void sm__call_hook(sm_map *m, uint64_t value, sm_reason why) {
+    m->on_remove(m->on_remove_ctx, value, why);
+    atomic_fetch_add_explicit(&m->xhooks, 1, memory_order_relaxed);
+}
+
+static void pending_done(sm_map *m, int64_t bytes) {
+    sm__thr *thr = sm__thr_get();
+    if (thr)
+        sm__pending_add(m, thr->stripe, -bytes, -1);
+}
+
+void sm__hookrec_reclaim(sm__retired *node) {
+    sm__hookrec *hr = (sm__hookrec *)node;
+    sm_map *m = hr->map;
+    sm__call_hook(m, hr->value, hr->reason);
+    sm__free(m, hr, sizeof *hr);
+    pending_done(m, (int64_t)sizeof *hr);
+}
+
+void sm__blob_reclaim(sm__retired *node) {
+    sm__blob *bl = (sm__blob *)node;
+    sm_map *m = bl->map;
+    size_t sz = sm__blob_size(bl->len);
+    sm__free(m, bl, sz);
+    pending_done(m, (int64_t)sz);
+}
+
+static inline uint8_t bucket_flags(sm__bucket *b) {
+    return atomic_load_explicit(&b->xflags, memory_order_acquire);
+}
+
+/* Find k in bucket b (caller pinned; holds k's home lock, so k itself
+ * cannot appear or vanish here).  Returns its slot or -1; *free_slot gets
+ * an empty slot or -1. */
+static int scan_bucket(sm_map *m, sm__bucket *b, const sm__key *k, int *free_slot) {
+    int fs = -1;
+    for (int s = 0; s < SM_SLOTS; s++) {
+        uint8_t tag = atomic_load_explicit(&b->xtag[s], memory_order_acquire);
+        if (tag == 0) {
+            if (fs < 0)
+                fs = s;
+        } else if (tag == k->tag && sm__slot_matches(m, b, s, k)) {
+            *free_slot = fs;
+            return s;
+        }
+    }
+    *free_slot = fs;
+    return -1;
+}
+
+/* Lock a bucket after the home bucket (L1): blocking when it lies after
+ * the home in index order, try-only when the probe wrapped. */
+static int lock_second(sm__bucket *b, int wrapped) {
+    if (!wrapped) {
+        sm__bucket_lock(b);
+        return 1;
+    }
+    for (int i = 0; i < 64; i++)
+        if (sm__bucket_trylock(b))
+            return 1;
+    return 0;
+}
+
+static void ovf_add(sm__table *t, size_t from, size_t to, int delta) {
+    for (size_t x = from; x != to; x = (x + 1) & t->mask)
+        atomic_fetch_add_explicit(&t->b[x].xovf, (uint32_t)delta, memory_order_relaxed);
+}
+
+/* ---- the key is present at bucket j, slot s --------------------------- */
+
+static int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
+                       wctx *w, sm__thr *thr) {
+    sm__bucket *bh = &t->b[h], *b = &t->b[j];
+    if (j != h) {
+        if (!lock_second(b, j < h)) {
+            sm__bucket_unlock(bh);
+            return W_RETRY;
+        }
+        if (bucket_flags(b) & SM_MOVED) { /* T2: moved under us */
+            sm__bucket_unlock(b);
+            sm__bucket_unlock(bh);
+            return W_RETRY;
+        }
+    }
+    uint64_t cur = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
+    int rc = SM_OK, store = 0, remove = 0;
+    switch (w->op) {
+    case OP_PUT: store = 1; break;
+    case OP_LOS: rc = SM_EXISTS; break;
+    case OP_SWAP: store = 1; break;
+    case OP_CAS:
+        if (cur != w->expected) rc = SM_MISMATCH;
+        else store = 1;
+        break;
+    case OP_DEL: case OP_LAD: remove = 1; break;
+    case OP_CAD:
+        if (cur != w->expected) rc = SM_MISMATCH;
+        else remove = 1;
+        break;
+    }
+    w->out = cur;
+    w->have_out = 1;
+    int leaves = remove || (store && w->val != cur);
+    if (leaves && m->on_remove && !w->hr) {
+        if (j != h)
+            sm__bucket_unlock(b);
+        sm__bucket_unlock(bh);
+        return W_NEED_HOOK;
+    }
+    uint64_t keyword = 0;
+    if (store && w->val != cur) {
+        atomic_store_explicit(&b->slot[s].xval, w->val, memory_order_release); /* S3 */
+    } else if (remove) {
+        keyword = atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed);
+        sm__seq_begin(b); /* S1 */
+        atomic_store_explicit(&b->xtag[s], 0, memory_order_relaxed);
+        sm__seq_end(b);
+    }
+    if (j != h)
+        sm__bucket_unlock(b);
+    if (remove) {
+        ovf_add(t, h, j, -1); /* O1: after the slot is cleared */
+        int64_t kb = 0;
+        if (m->kind == SM_KEY_BYTES) {
+            sm__blob *bl = sm__blob_of(keyword);
+            kb = (int64_t)sm__blob_size(bl->len);
+            sm__pending_add(m, thr->stripe, kb, 1);
+            sm__retire(thr, &bl->r, sm__blob_reclaim);
+        }
+        sm__count_add(t, thr->stripe, -1, -kb);
+    }
+    sm__bucket_unlock(bh);
+    if (leaves && m->on_remove) {
+        sm__hookrec *hr = w->hr;
+        w->hr = NULL;
+        hr->map = m;
+        hr->value = cur;
+        hr->reason = remove ? SM_REMOVED_DELETE : SM_REMOVED_REPLACE;
+        sm__pending_add(m, thr->stripe, (int64_t)sizeof *hr, 1);
+        sm__retire(thr, &hr->r, sm__hookrec_reclaim);
+    }
+    return rc;
+}
+
+/* ---- the key is absent: insert it (or report) --------------------------- */
+
+static int first_free(sm__bucket *b) {
+    for (int x = 0; x < SM_SLOTS; x++)
+        if (atomic_load_explicit(&b->xtag[x], memory_order_relaxed) == 0)
+            return x;
+    return -1;
+}
+
+static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
+                        wctx *w, sm__thr *thr) {
+    sm__bucket *bh = &t->b[h];
+    if (!op_inserts(w->op)) {
+        sm__bucket_unlock(bh);
+        return SM_NOTFOUND;
+    }
+    if (m->kind == SM_KEY_BYTES && !w->blob) {
+        sm__bucket_unlock(bh);
+        return W_NEED_BLOB;
+    }
+    size_t i = h;
+    for (size_t dist = 0;; dist++) {
+        sm__bucket *b = &t->b[i];
+        int s = first_free(b); /* under the lock for the home bucket */
+        if (s >= 0 && i != h) {
+            /* peeked free: lock it and look again */
+            if (!lock_second(b, i < h)) {
+                ovf_add(t, h, i, -1);
+                sm__bucket_unlock(bh);
+                return W_RETRY;
+            }
+            if (bucket_flags(b) & SM_MOVED) { /* T2 */
+                sm__bucket_unlock(b);
+                ovf_add(t, h, i, -1);
+                sm__bucket_unlock(bh);
+                return W_RETRY;
+            }
+            s = first_free(b);
+            if (s < 0)
+                sm__bucket_unlock(b);
+        }
+        if (s >= 0) {
+            uint64_t keyword = k->u64;
+            int64_t kb = 0;
+            if (m->kind == SM_KEY_BYTES) {
+                keyword = (uint64_t)(uintptr_t)w->blob;
+                kb = (int64_t)sm__blob_size(w->blob->len);
+                w->blob = NULL; /* now owned by the table */
+            }
+            /* S2: key and value first, the tag last */
+            atomic_store_explicit(&b->slot[s].xkey, keyword, memory_order_release);
+            atomic_store_explicit(&b->slot[s].xval, w->val, memory_order_relaxed);
+            atomic_store_explicit(&b->xtag[s], k->tag, memory_order_release);
+            if (i != h)
+                sm__bucket_unlock(b);
+            sm__bucket_unlock(bh);
+            sm__count_add(t, thr->stripe, 1, kb);
+            return w->op == OP_SWAP ? SM_NOTFOUND : SM_OK;
+        }
+        if (dist >= t->mask || (dist >= SM_MAX_PROBE &&
+                                atomic_load_explicit(&m->xcur, memory_order_relaxed) == t)) {
+            /* Table full, or the probe got long: ask for a bigger table. */
+            ovf_add(t, h, i, -1);
+            sm__bucket_unlock(bh);
+            return W_NEED_GROW;
+        }
+        /* O1: raise the count before going past the bucket. */
+        atomic_fetch_add_explicit(&b->xovf, 1, memory_order_relaxed);
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* One attempt of a write in table t. */
+static int write_in(sm_map *m, sm__table *t, const sm__key *k, wctx *w, sm__thr *thr) {
+    size_t h = k->hash & t->mask;
+    sm__bucket *bh = &t->b[h];
+    sm__bucket_lock(bh);
+    if (bucket_flags(bh) & SM_MOVED) { /* a transition began: settle again */
+        sm__bucket_unlock(bh);
+        return W_RETRY;
+    }
+    size_t i = h;
+    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+        sm__bucket *b = &t->b[i];
+        int fs;
+        int s = scan_bucket(m, b, k, &fs);
+        if (s >= 0)
+            return write_found(m, t, h, i, s, w, thr);
+        if (atomic_load_explicit(&b->xovf, memory_order_acquire) == 0)
+            break;
+    }
+    return write_absent(m, t, h, k, w, thr);
+}
+
+static void periodic(sm_map *m, sm__thr *thr) {
+    if ((++thr->ops & 63) != 0)
+        return;
+    sm__pin(thr);
+    sm__check_resize(m, atomic_load_explicit(&m->xcur, memory_order_acquire), thr);
+    sm__unpin(thr);
+}
+
+static int do_write(sm_map *m, const sm__key *k, wctx *w) {
+    sm__thr *thr = sm__thr_get();
+    if (SM_UNLIKELY(!thr))
+        return SM_ENOMEM;
+    int rc;
+    unsigned spins = 0;
+    for (;;) {
+        sm__pin(thr);
+        sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+        t = sm__settle(m, t, k, thr);
+        rc = write_in(m, t, k, w, thr);
+        if (rc == W_NEED_GROW) {
+            /* The table needs to grow; if the bigger table cannot be
+             * had, report it (nothing was changed). */
+            int g = sm__start_transition(m, t, t->nbuckets * 2, thr);
+            if (g != SM_OK)
+                rc = g;
+        }
+        sm__unpin(thr);
+        if (rc < W_RETRY)
+            break;
+        if (rc == W_NEED_BLOB) {
+            size_t sz = sm__blob_size(k->len);
+            sm__blob *bl = sm__alloc(m, sz);
+            if (!bl) {
+                rc = SM_ENOMEM;
+                break;
+            }
+            bl->map = m;
+            bl->hash = k->hash;
+            bl->len = (uint32_t)k->len;
+            if (k->len)
+                memcpy(bl->bytes, k->p, k->len);
+            w->blob = bl;
+        } else if (rc == W_NEED_HOOK) {
+            w->hr = sm__alloc(m, sizeof(sm__hookrec));
+            if (!w->hr) {
+                rc = SM_ENOMEM;
+                break;
+            }
+        } else if (rc == W_RETRY && ++spins > 8) {
+            sched_yield();
+        }
+    }
+    if (w->blob)
+        sm__free(m, w->blob, sm__blob_size(w->blob->len));
+    if (w->hr)
+        sm__free(m, w->hr, sizeof(sm__hookrec));
+    if (rc >= 0)
+        periodic(m, thr);
+    return rc;
+}
+
+static int do_read(sm_map *m, const sm__key *k, uint64_t *val) {
+    sm__thr *thr = sm__thr_get();
+    if (SM_UNLIKELY(!thr))
+        return SM_ENOMEM;
+    sm__pin(thr);
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    int rc;
+    for (;;) {
+        sm__found f;
+        sm__table_lookup(m, t, k, &f);
+        if (f.found && !f.in_moved) {
+            if (val)
+                *val = f.val;
+            rc = SM_OK;
+            break;
+        }
+        if (!f.moved) {
+            rc = SM_NOTFOUND;
+            break;
+        }
+        /* T3: part of the chain was moved; the next table has the rest. */
+        t = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    }
+    sm__unpin(thr);
+    return rc;
+}
+
+/* ---- keys and argument checks ------------------------------------------- */
+
+static inline int key_u64(sm_map *m, uint64_t key, sm__key *k) {
+    if (SM_UNLIKELY(!m))
+        return SM_EINVAL;
+    if (SM_UNLIKELY(m->kind != SM_KEY_U64))
+        return SM_EKIND;
+    k->u64 = key;
+    k->hash = sm__hash_u64(m, key);
+    k->tag = sm__tag_of(k->hash);
+    k->p = NULL;
+    k->len = sizeof key;
+    return SM_OK;
+}
+
+static inline int key_bytes(sm_map *m, const void *key, size_t len, sm__key *k) {
+    if (SM_UNLIKELY(!m))
+        return SM_EINVAL;
+    if (SM_UNLIKELY(m->kind != SM_KEY_BYTES))
+        return SM_EKIND;
+    if (SM_UNLIKELY(!key && len))
+        return SM_EINVAL;
+    if (SM_UNLIKELY(len > SM_KEY_MAX))
+        return SM_EKEYLEN;
+    k->u64 = 0;
+    k->p = key;
+    k->len = len;
+    k->hash = sm__hash_bytes(m, key, len);
+    k->tag = sm__tag_of(k->hash);
+    return SM_OK;
+}
+
+static int run(sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
+               uint64_t expected, uint64_t *out) {
+    if (krc != SM_OK)
+        return krc;
+    wctx w = {.op = op, .val = val, .expected = expected};
+    int rc = do_write(m, k, &w);
+    if (out && rc >= 0) {
+        if (op == OP_LOS)
+            *out = rc == SM_OK ? val : w.out;
+        else if (w.have_out && rc == SM_OK)
+            *out = w.out;
+    }
+    return rc;
+}
+
+/* ---- public operations ---------------------------------------------------- */
+
+int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
+    sm__key k;
+    int rc = key_u64(m, key, &k);
+    return rc != SM_OK ? rc : do_read(m, &k, val);
+}
+
+int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val) {
+    sm__key k;
+    int rc = key_bytes(m, key, len, &k);
+    return rc != SM_OK ? rc : do_read(m, &k, val);
+}
+
+#define SM__DEFINE_WRITE(name, op, ...)                                           \
+    int sm_##name##_u64(sm_map *m, uint64_t key SM__ARGS_##op) {                  \
+        sm__key k;                                                                \
+        return run(m, key_u64(m, key, &k), &k, op, SM__CALL_##op);                \
+    }                                                                             \
+    int sm_##name(sm_map *m, const void *key, size_t len SM__ARGS_##op) {         \
+        sm__key k;                                                                \
+        return run(m, key_bytes(m, key, len, &k), &k, op, SM__CALL_##op);         \
+    }
+
+#define SM__ARGS_OP_PUT , uint64_t val
+#define SM__CALL_OP_PUT val, 0, NULL
+#define SM__ARGS_OP_LOS , uint64_t val, uint64_t *actual
+#define SM__CALL_OP_LOS val, 0, actual
+#define SM__ARGS_OP_SWAP , uint64_t val, uint64_t *prev
+#define SM__CALL_OP_SWAP val, 0, prev
+#define SM__ARGS_OP_CAS , uint64_t expected, uint64_t desired
+#define SM__CALL_OP_CAS desired, expected, NULL
+#define SM__ARGS_OP_DEL
+#define SM__CALL_OP_DEL 0, 0, NULL
+#define SM__ARGS_OP_LAD , uint64_t *val
+#define SM__CALL_OP_LAD 0, 0, val
+#define SM__ARGS_OP_CAD , uint64_t expected
+#define SM__CALL_OP_CAD 0, expected, NULL
+
+SM__DEFINE_WRITE(put, OP_PUT)
+SM__DEFINE_WRITE(load_or_store, OP_LOS)
+SM__DEFINE_WRITE(swap, OP_SWAP)
+SM__DEFINE_WRITE(cas, OP_CAS)
+SM__DEFINE_WRITE(delete, OP_DEL)
+SM__DEFINE_WRITE(load_and_delete, OP_LAD)
+SM__DEFINE_WRITE(cad, OP_CAD)
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static void *libc_malloc(void *ctx, size_t size) {
+    (void)ctx;
+    return malloc(size);
+}
+static void libc_free(void *ctx, void *p, size_t size) {
+    (void)ctx;
+    (void)size;
+    free(p);
+}
+
+static uint64_t random_seed(void) {
+    uint64_t s = 0;
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+    if (getentropy(&s, sizeof s) == 0)
+        return s;
+#endif
+    /* Fallback: clock, address-space layout and a counter, mixed. */
+    static _Atomic uint64_t ctr;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)&s ^
+        atomic_fetch_add(&ctr, 0x9e3779b97f4a7c15ull);
+    return XXH3_64bits(&s, sizeof s);
+}
+
+int sm_create(const sm_options *opt, sm_map **out) {
+    if (!out)
+        return SM_EINVAL;
+    *out = NULL;
+    sm_options defaults;
+    if (!opt) {
+        sm_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (opt->struct_size != sizeof(sm_options))
+        return SM_EINVAL;
+    if (opt->key_kind != SM_KEY_U64 && opt->key_kind != SM_KEY_BYTES)
+        return SM_EINVAL;
+    if (opt->fixed_seed != 0 && opt->fixed_seed != 1)
+        return SM_EINVAL;
+    if (opt->initial_capacity > ((size_t)1 << 40))
+        return SM_EINVAL;
+    sm_allocator al = {libc_malloc, libc_free, NULL};
+    int default_alloc = 1;
+    if (opt->allocator) {
+        if (!opt->allocator->malloc || !opt->allocator->free)
+            return SM_EINVAL;
+        al = *opt->allocator;
+        default_alloc = 0;
+    }
+    size_t raw_size = sizeof(sm_map) + SM_CACHELINE;
+    void *raw = al.malloc(al.ctx, raw_size);
+    if (!raw)
+        return SM_ENOMEM;
+    sm_map *m = (sm_map *)(((uintptr_t)raw + SM_CACHELINE - 1) & ~(uintptr_t)(SM_CACHELINE - 1));
+    memset(m, 0, sizeof *m);
+    m->raw = raw;
+    m->raw_size = raw_size;
+    m->magic = SM_MAGIC;
+    m->kind = opt->key_kind;
+    m->seed = opt->fixed_seed ? opt->seed : random_seed();
+    m->alloc = al;
+    m->default_alloc = default_alloc;
+    m->on_remove = opt->on_remove;
+    m->on_remove_ctx = opt->on_remove_ctx;
+    m->min_buckets = opt->initial_capacity ? sm__buckets_for(opt->initial_capacity) : 8;
+    sm__table *t = sm__table_new(m, m->min_buckets);
+    if (!t) {
+        al.free(al.ctx, raw, raw_size);
+        return SM_ENOMEM;
+    }
+    atomic_init(&m->xcur, t);
+    if (sm__ebr_acquire() != 0) {
+        sm__table_free(t);
+        al.free(al.ctx, raw, raw_size);
+        return SM_ENOMEM;
+    }
+    sm__registry_add(m);
+    *out = m;
+    return SM_OK;
+}
+
+int sm_destroy(sm_map *m) {
+    if (!m)
+        return SM_OK;
+    sm__thr *thr = sm__tls_thr;
+    if ((thr && thr->nest > 0) || sm__on_reclaimer())
+        return SM_EMISUSE;
+    sm__registry_remove(m);
+    /* Every value removed earlier gets its hook before we return. */
+    sm__ebr_barrier();
+    sm__destroy_tables(m);
+    m->magic = SM_MAGIC_DEAD;
+    sm__ebr_release();
+    sm_allocator al = m->alloc;
+    al.free(al.ctx, m->raw, m->raw_size);
+    return SM_OK;
+}
+
+/* ---- len and pins ---------------------------------------------------------- */
+
+size_t sm_len(sm_map *m) {
+    if (!m)
+        return 0;
+    sm__thr *thr = sm__thr_get();
+    if (!thr)
+        return 0;
+    sm__pin(thr);
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    int64_t n = sm__table_count(t);
+    sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    if (nx)
+        n += sm__table_count(nx);
+    sm__unpin(thr);
+    return n > 0 ? (size_t)n : 0;
+}
+
+int sm_pin(sm_map *m) {
+    if (!m)
+        return SM_EINVAL;
+    sm__thr *thr = sm__thr_get();
+    if (!thr)
+        return SM_ENOMEM;
+    sm__pin(thr);
+    return SM_OK;
+}
+
+int sm_unpin(sm_map *m) {
+    if (!m)
+        return SM_EINVAL;
+    sm__thr *thr = sm__tls_thr;
+    if (!thr || thr->nest == 0)
+        return SM_EMISUSE;
+    sm__unpin(thr);
+    return SM_OK;
+}

@@ -1,0 +1,225 @@
+/*
+ * table.c — table memory and the bucket protocol.
+ *
+ * A table is an array of 64-byte buckets (see sm__bucket in internal.h),
+ * probed linearly bucket by bucket from the key's home bucket
+ * (hash & mask).  Deletion leaves no tombstone: every bucket counts the
+ * keys that probed past it (xovf), a lookup stops at the first bucket
+ * whose count is 0, and a delete decrements the counts it incremented on
+ * insert.  So a table after any number of insert/delete cycles probes
+ * exactly like a fresh table with the same keys.
+ *
+ * Ordering guarantees of the bucket protocol, cited by number:
+ *
+ *  S1  A writer that removes a key from a slot (or, through a removal,
+ *      makes a slot reusable) holds the bucket lock and brackets the
+ *      change with xseq odd ... xseq even: store odd (relaxed), release
+ *      fence, the changes, store even (release).  A reader that read an
+ *      even xseq (acquire), then the slots (relaxed/acquire loads), then an
+ *      acquire fence, then the same xseq, saw no removal in between.
+ *  S2  A slot is filled by storing key and value first and the tag last
+ *      with release; a reader loads the tag with acquire before the key
+ *      and value, so a non-zero tag always comes with its key and value
+ *      (and, for byte keys, with the fully written key blob).  Filling an
+ *      empty slot needs no xseq bump: a reader sees it empty or complete.
+ *  S3  A value-only update (key stays) is one release store of the value
+ *      word; a reader sees the old or the new value, both linearizable.
+ *  S4  SM_MOVED is set under the bucket lock after the bucket's entries
+ *      have been copied to the next table (release); from then on the
+ *      bucket is never written again, so a reader that finds a key in an
+ *      unmoved bucket read a value that was current at that instant.
+ *  O1  (overflow counts) see internal.h: xovf never under-counts.
+ *  L1  Bucket locks are acquired with acquire semantics and released with
+ *      release; a writer may hold its home bucket and then lock one later
+ *      bucket; a later bucket that lies before the home (the probe wrapped)
+ *      is only try-locked, so lock order is acyclic.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SM_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define SM_PAUSE() __asm__ __volatile__("yield")
+#else
+#define SM_PAUSE() ((void)0)
+#endif
+
+size_t sm__buckets_for(size_t entries) {
+    /* Room for `entries` at a load factor of at most 1/2: growth starts at
+     * 4/5, shrink at 1/10, so a resized table sits well inside both. */
+    size_t need = entries * 2 / SM_SLOTS + 1;
+    size_t n = 8;
+    while (n < need && n < ((size_t)1 << 58))
+        n <<= 1;
+    return n;
+}
+
+sm__table *sm__table_new(sm_map *m, size_t nbuckets) {
+    size_t bytes = sizeof(sm__table) + nbuckets * sizeof(sm__bucket) + SM_CACHELINE;
+    int mapped = 0;
+    void *raw = sm__table_mem(m, bytes, &mapped);
+    if (!raw)
+        return NULL;
+    uintptr_t a = ((uintptr_t)raw + SM_CACHELINE - 1) & ~(uintptr_t)(SM_CACHELINE - 1);
+    sm__table *t = (sm__table *)a;
+    /* The memory is zeroed: every bucket starts empty, unlocked, unmoved. */
+    t->map = m;
+    t->nbuckets = nbuckets;
+    t->mask = nbuckets - 1;
+    t->mem_bytes = bytes;
+    t->raw = raw;
+    t->mapped = mapped;
+    t->cleared = 0;
+    atomic_init(&t->xnext, NULL);
+    atomic_init(&t->xcursor, 0);
+    atomic_init(&t->xmoved, 0);
+    return t;
+}
+
+void sm__table_free(sm__table *t) {
+    sm__table_mem_free(t->map, t->raw, t->mem_bytes, t->mapped);
+}
+
+int64_t sm__table_count(sm__table *t) {
+    int64_t n = 0;
+    for (int i = 0; i < SM_STRIPES; i++)
+        n += atomic_load_explicit(&t->stripe[i].xcount, memory_order_relaxed);
+    return n;
+}
+
+int64_t sm__table_key_bytes(sm__table *t) {
+    int64_t n = 0;
+    for (int i = 0; i < SM_STRIPES; i++)
+        n += atomic_load_explicit(&t->stripe[i].xkey_bytes, memory_order_relaxed);
+    return n;
+}
+
+/* ---- locks (L1) ---------------------------------------------------- */
+
+int sm__bucket_trylock(sm__bucket *b) {
+    return atomic_load_explicit(&b->xlock, memory_order_relaxed) == 0 &&
+           atomic_exchange_explicit(&b->xlock, 1, memory_order_acquire) == 0;
+}
+
+void sm__bucket_lock(sm__bucket *b) {
+    /* Spin briefly, then yield: with more threads than cores the holder
+     * may be descheduled, and spinning would only delay it. */
+    for (unsigned spins = 0;; spins++) {
+        if (sm__bucket_trylock(b))
+            return;
+        if (spins < 64)
+            SM_PAUSE();
+        else
+            sched_yield();
+    }
+}
+
+/* ---- key comparison ------------------------------------------------ */
+
+static inline int blob_eq(uint64_t word, const sm__key *k) {
+    const sm__blob *bl = sm__blob_of(word);
+    return bl->hash == k->hash && bl->len == k->len &&
+           (k->len == 0 || memcmp(bl->bytes, k->p, k->len) == 0);
+}
+
+/* S2: the tag is loaded with acquire before the key.  For byte maps the
+ * key word is a blob pointer, loaded with acquire so that the blob's
+ * bytes are visible; the blob cannot be freed while the caller is pinned
+ * (it was reachable when the tag was read). */
+int sm__slot_matches(sm_map *m, sm__bucket *b, int i, const sm__key *k) {
+    if (atomic_load_explicit(&b->xtag[i], memory_order_acquire) != k->tag)
+        return 0;
+    if (m->kind == SM_KEY_U64)
+        return atomic_load_explicit(&b->slot[i].xkey, memory_order_relaxed) == k->u64;
+    return blob_eq(atomic_load_explicit(&b->slot[i].xkey, memory_order_acquire), k);
+}
+
+/* ---- lock-free lookup (S1-S4) --------------------------------------- */
+
+void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out) {
+    out->found = out->moved = out->in_moved = 0;
+    size_t i = k->hash & t->mask;
+    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+        sm__bucket *b = &t->b[i];
+        uint32_t s1, flags, ovf;
+        int hit;
+        uint64_t val = 0;
+        for (unsigned spins = 0;; spins++) {
+            s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
+            if (SM_UNLIKELY(s1 & 1)) {
+                /* A removal is in progress in this bucket (a few
+                 * instructions); wait for it. */
+                if (spins < 128)
+                    SM_PAUSE();
+                else
+                    sched_yield();
+                continue;
+            }
+            flags = atomic_load_explicit(&b->xflags, memory_order_relaxed);
+            ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
+            hit = -1;
+            for (int s = 0; s < SM_SLOTS; s++) {
+                if (sm__slot_matches(m, b, s, k)) {
+                    val = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);
+                    hit = s;
+                    break;
+                }
+            }
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&b->xseq, memory_order_relaxed) == s1)
+                break;
+        }
+        if (flags & SM_MOVED)
+            out->moved = 1;
+        if (hit >= 0) {
+            out->found = 1;
+            out->val = val;
+            out->in_moved = (flags & SM_MOVED) != 0;
+            return;
+        }
+        if (ovf == 0)
+            return;
+    }
+}
+
+/* ---- insertion of a key known to be absent (migration) -------------- */
+
+static int bucket_free_slot(sm__bucket *b) {
+    for (int s = 0; s < SM_SLOTS; s++)
+        if (atomic_load_explicit(&b->xtag[s], memory_order_relaxed) == 0)
+            return s;
+    return -1;
+}
+
+void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
+                            uint64_t key, uint64_t val, unsigned stripe) {
+    size_t h = hash & t->mask, i = h;
+    /* No other writer can insert this key into t (the caller holds the
+     * source bucket's lock), so only the target bucket is locked.  O1:
+     * every bucket passed has its overflow count raised before the slot
+     * is published. */
+    for (;;) {
+        sm__bucket *b = &t->b[i];
+        if (bucket_free_slot(b) >= 0) {
+            sm__bucket_lock(b);
+            int s = bucket_free_slot(b);
+            if (s >= 0) {
+                atomic_store_explicit(&b->slot[s].xkey, key, memory_order_relaxed);
+                atomic_store_explicit(&b->slot[s].xval, val, memory_order_relaxed);
+                atomic_store_explicit(&b->xtag[s], tag, memory_order_release); /* S2 */
+                sm__bucket_unlock(b);
+                sm__count_add(t, stripe, 1, 0);
+                return;
+            }
+            sm__bucket_unlock(b);
+        }
+        atomic_fetch_add_explicit(&b->xovf, 1, memory_order_relaxed);
+        i = (i + 1) & t->mask;
+        /* t always has free slots: it is sized for at least twice the
+         * entries of the source, and migration outpaces inserts (T2). */
+    }
+}

@@ -1,0 +1,328 @@
+/*
+ * transition.c — moving a map from one table to the next.
+ *
+ * One mechanism serves grow, shrink, reserve and clear.  A transition of
+ * the current table `src` to `dst`:
+ *
+ *   1. dst is allocated (zeroed: mmap, or memset for small tables) and
+ *      published with CAS src->xnext: NULL -> dst, only while src is the
+ *      map's current table.
+ *   2. Buckets of src are migrated one at a time: lock the bucket, copy
+ *      its entries into dst, set SM_MOVED (S4), unlock.  A moved bucket is
+ *      frozen: its slots and overflow count never change again.
+ *   3. When every bucket is moved, the map's current table is switched
+ *      from src to dst by CAS and src is retired.
+ *   Clear is a transition that copies nothing: it publishes a new empty
+ *   table with an exchange and retires the old one (and whatever it was
+ *   migrating into); the reclaimer walks them for hooks later.
+ *
+ * Who writes where (T1..T4):
+ *  T1  A write on key k first "settles" (sm__settle): while its table is
+ *      migrating it moves the buckets of k's probe chain (home .. first
+ *      bucket with overflow 0, read after the bucket is moved, so frozen)
+ *      plus SM_HELP_BUCKETS more from the shared cursor, then continues in
+ *      dst.  So a write does a bounded amount of migration: at most the
+ *      chain length plus SM_HELP_BUCKETS buckets of 3 entries each.
+ *  T2  Writes on k go to dst only after k's whole chain in src is moved,
+ *      hence a key is never live in both tables: in src until its bucket
+ *      is moved, in dst after.  A writer that holds src buckets checks
+ *      SM_MOVED under each bucket lock and starts over if it is set.
+ *      dst is sized for at least twice the entries of src, and each write
+ *      moves more buckets than it adds entries, so dst never fills before
+ *      the migration ends.
+ *  T3  A reader walks k's chain in src; if it finds k in an unmoved bucket
+ *      that is the answer (S4); if it found k in a moved bucket, or saw a
+ *      moved bucket on the chain and did not find k, it looks in dst
+ *      (which src->xnext names; it was published before any bucket was
+ *      moved).  Readers never wait for migration and never write.
+ *  T4  A transition starts only from the map's current table, so at most
+ *      one runs at a time, and dst never migrates before it is current.
+ *  T5  An operation that still holds a table replaced by clear finishes on
+ *      it (and its successor); it started before the clear returned, so it
+ *      linearizes before the clear.  The replaced tables are reclaimed
+ *      after a grace period, when no such operation remains, and only then
+ *      walked for hooks, so no write to them is lost from the hooks.
+ */
+#include "internal.h"
+
+#include <sched.h>
+
+/* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
+static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
+    sm__bucket *b = &src->b[i];
+    if (atomic_load_explicit(&b->xflags, memory_order_acquire) & SM_MOVED)
+        return 0;
+    sm__bucket_lock(b);
+    if (atomic_load_explicit(&b->xflags, memory_order_relaxed) & SM_MOVED) {
+        sm__bucket_unlock(b);
+        return 0;
+    }
+    int n = 0;
+    for (int s = 0; s < SM_SLOTS; s++) {
+        uint8_t tag = atomic_load_explicit(&b->xtag[s], memory_order_relaxed);
+        if (!tag)
+            continue;
+        uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed);
+        uint64_t val = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
+        uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, key) : sm__blob_of(key)->hash;
+        sm__table_insert_fresh(dst, h, tag, key, val, thr->stripe);
+        n++;
+    }
+    /* S4: the copies are in dst before the flag says so. */
+    atomic_store_explicit(&b->xflags, SM_MOVED, memory_order_release);
+    sm__bucket_unlock(b);
+    if (n) {
+        /* Keys moved, not added: key bytes follow them to dst. */
+        sm__count_add(src, thr->stripe, -n, 0);
+    }
+    size_t moved = atomic_fetch_add_explicit(&src->xmoved, 1, memory_order_acq_rel) + 1;
+    atomic_fetch_add_explicit(&m->xmigrated, 1, memory_order_relaxed);
+    if (moved == src->nbuckets) {
+        /* Last bucket: make dst current.  If a clear replaced src
+         * meanwhile the CAS fails and the clear owns src (T5). */
+        sm__table *expect = src;
+        /* key bytes belong to the table holding the keys */
+        int64_t kb = sm__table_key_bytes(src);
+        if (kb)
+            sm__count_add(dst, thr->stripe, 0, kb);
+        if (atomic_compare_exchange_strong_explicit(&m->xcur, &expect, dst,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            sm__pending_add(m, thr->stripe, (int64_t)src->mem_bytes, 1);
+            sm__retire(thr, &src->r, sm__table_reclaim);
+            sm__ebr_kick();
+        }
+    }
+    return 1;
+}
+
+static size_t help_chunk(sm_map *m, sm__table *src, sm__table *dst, size_t budget, sm__thr *thr) {
+    size_t done = 0;
+    while (done < budget) {
+        size_t i = atomic_fetch_add_explicit(&src->xcursor, 1, memory_order_relaxed);
+        if (i >= src->nbuckets)
+            break;
+        migrate_bucket(m, src, dst, i, thr);
+        done++;
+    }
+    return done;
+}
+
+sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr) {
+    for (;;) {
+        sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        if (SM_LIKELY(nx == NULL))
+            return t;
+        /* T1: move k's chain; the overflow count is read after the bucket
+         * is moved, when it is frozen. */
+        size_t i = k->hash & t->mask;
+        for (size_t d = 0; d <= t->mask; d++, i = (i + 1) & t->mask) {
+            migrate_bucket(m, t, nx, i, thr);
+            if (atomic_load_explicit(&t->b[i].xovf, memory_order_acquire) == 0)
+                break;
+        }
+        help_chunk(m, t, nx, SM_HELP_BUCKETS, thr);
+        t = nx;
+    }
+}
+
+size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr) {
+    sm__pin(thr);
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    size_t done = nx ? help_chunk(m, t, nx, budget, thr) : 0;
+    sm__unpin(thr);
+    return done;
+}
+
+sm__table *sm__finish_transition(sm_map *m, sm__thr *thr) {
+    for (;;) {
+        sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+        sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        if (!nx)
+            return t;
+        for (size_t i = 0; i < t->nbuckets; i++)
+            migrate_bucket(m, t, nx, i, thr);
+        /* Every bucket is moved; the thread that moved the last one
+         * switches the map over in a moment. */
+        while (atomic_load_explicit(&m->xcur, memory_order_acquire) == t)
+            sched_yield();
+    }
+}
+
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr) {
+    (void)thr;
+    /* T4 */
+    if (atomic_load_explicit(&m->xcur, memory_order_acquire) != t ||
+        atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL)
+        return 0;
+    sm__table *nx = sm__table_new(m, nbuckets);
+    if (!nx)
+        return SM_ENOMEM;
+    sm__table *expect = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&t->xnext, &expect, nx,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        sm__table_free(nx); /* never published */
+        return 0;
+    }
+    if (nbuckets > t->nbuckets)
+        atomic_fetch_add_explicit(&m->xgrows, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&m->xshrinks, 1, memory_order_relaxed);
+    sm__ebr_kick(); /* the background helper joins in */
+    return 0;
+}
+
+static size_t floor_buckets(sm_map *m) {
+    size_t r = atomic_load_explicit(&m->xreserve_buckets, memory_order_relaxed);
+    return r > m->min_buckets ? r : m->min_buckets;
+}
+
+void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
+    if (atomic_load_explicit(&t->xnext, memory_order_relaxed) != NULL)
+        return;
+    int64_t n = sm__table_count(t);
+    if (n < 0)
+        n = 0;
+    size_t slots = t->nbuckets * SM_SLOTS;
+    if ((size_t)n * 5 > slots * 4) {
+        sm__start_transition(m, t, t->nbuckets * 2, thr);
+    } else if ((size_t)n * 10 < slots && t->nbuckets > floor_buckets(m)) {
+        size_t nb = sm__buckets_for((size_t)n);
+        size_t fl = floor_buckets(m);
+        if (nb < fl)
+            nb = fl;
+        if (nb < t->nbuckets)
+            sm__start_transition(m, t, nb, thr);
+    }
+}
+
+/* ---- reclaiming tables ------------------------------------------------ */
+
+/* Give every entry of the table chain starting at t (unmoved buckets only:
+ * a moved bucket's entries live on in the next table) its removal hook and
+ * free its copied key; then free the tables. */
+static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int count_pending) {
+    while (t) {
+        sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        if (m->kind == SM_KEY_BYTES || m->on_remove) {
+            for (size_t i = 0; i < t->nbuckets; i++) {
+                sm__bucket *b = &t->b[i];
+                if (atomic_load_explicit(&b->xflags, memory_order_relaxed) & SM_MOVED)
+                    continue;
+                for (int s = 0; s < SM_SLOTS; s++) {
+                    if (!atomic_load_explicit(&b->xtag[s], memory_order_relaxed))
+                        continue;
+                    uint64_t v = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
+                    if (m->on_remove)
+                        sm__call_hook(m, v, why);
+                    if (m->kind == SM_KEY_BYTES) {
+                        sm__blob *bl = sm__blob_of(atomic_load_explicit(&b->slot[s].xkey,
+                                                                        memory_order_relaxed));
+                        sm__free(m, bl, sm__blob_size(bl->len));
+                    }
+                }
+            }
+        }
+        if (count_pending) {
+            sm__thr *thr = sm__thr_get();
+            if (thr)
+                sm__pending_add(m, thr->stripe, -(int64_t)t->mem_bytes - sm__table_key_bytes(t), -1);
+        }
+        sm__table_free(t);
+        t = nx;
+    }
+}
+
+void sm__table_reclaim(sm__retired *node) {
+    sm__table *t = (sm__table *)node;
+    sm_map *m = t->map;
+    if (t->cleared) {
+        walk_chain_and_free(m, t, SM_REMOVED_CLEAR, 1);
+    } else {
+        /* Promoted away: all its buckets were moved, nothing to walk. */
+        sm__thr *thr = sm__thr_get();
+        if (thr)
+            sm__pending_add(m, thr->stripe, -(int64_t)t->mem_bytes, -1);
+        sm__table_free(t);
+    }
+}
+
+void sm__destroy_tables(sm_map *m) {
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    walk_chain_and_free(m, t, SM_REMOVED_DESTROY, 0);
+    atomic_store_explicit(&m->xcur, NULL, memory_order_relaxed);
+}
+
+/* ---- clear and reserve ---------------------------------------------- */
+
+int sm_clear(sm_map *m) {
+    if (!m)
+        return SM_EINVAL;
+    sm__thr *thr = sm__thr_get();
+    if (!thr)
+        return SM_ENOMEM;
+    sm__table *nt = sm__table_new(m, floor_buckets(m));
+    if (!nt)
+        return SM_ENOMEM;
+    sm__pin(thr);
+    /* The linearization point: every operation that loads xcur after this
+     * sees the empty table (T5 for those that loaded it before). */
+    sm__table *old = atomic_exchange_explicit(&m->xcur, nt, memory_order_acq_rel);
+    old->cleared = 1;
+    int64_t pend = (int64_t)old->mem_bytes + sm__table_key_bytes(old);
+    int64_t objs = 1;
+    /* Its successor, if it was migrating, goes with it (counted now; a
+     * successor attached later by a stale writer is counted when freed as
+     * a negative only, so keep the estimate simple). */
+    sm__table *nx = atomic_load_explicit(&old->xnext, memory_order_acquire);
+    if (nx) {
+        pend += (int64_t)nx->mem_bytes + sm__table_key_bytes(nx);
+        objs++;
+    }
+    sm__pending_add(m, thr->stripe, pend, objs);
+    sm__retire(thr, &old->r, sm__table_reclaim);
+    sm__unpin(thr);
+    atomic_fetch_add_explicit(&m->xclears, 1, memory_order_relaxed);
+    sm__ebr_kick();
+    return SM_OK;
+}
+
+int sm_reserve(sm_map *m, size_t n) {
+    if (!m)
+        return SM_EINVAL;
+    if (n > ((size_t)1 << 40))
+        return SM_EINVAL;
+    sm__thr *thr = sm__thr_get();
+    if (!thr)
+        return SM_ENOMEM;
+    /* Room for n at a load factor below the growth threshold (4/5). */
+    size_t need = sm__buckets_for(n);
+    size_t cur = atomic_load_explicit(&m->xreserve_buckets, memory_order_relaxed);
+    while (cur < need &&
+           !atomic_compare_exchange_weak(&m->xreserve_buckets, &cur, need))
+        ;
+    int rc = SM_OK;
+    sm__pin(thr);
+    for (;;) {
+        sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+        if (t->nbuckets >= need)
+            break;
+        sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        if (nx) {
+            /* Finish the running transition first (bounded by its size,
+             * which is below what is being reserved). */
+            help_chunk(m, t, nx, t->nbuckets, thr);
+            continue;
+        }
+        rc = sm__start_transition(m, t, need, thr);
+        break;
+    }
+    sm__unpin(thr);
+    if (rc != SM_OK) {
+        /* Leave the floor as it was: the map is unchanged. */
+        atomic_store_explicit(&m->xreserve_buckets, cur, memory_order_relaxed);
+    }
+    return rc;
+}
