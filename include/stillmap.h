@@ -183,9 +183,13 @@ SM_API int sm_destroy(sm_map *m);
 SM_API int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val);
 SM_API int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val);
 
-/* Insert or assign.  SM_OK.  SM_ENOMEM if a copied key or a hook record
- * cannot be allocated (the map is unchanged).  A store may do a bounded
- * amount of resize work (a few buckets) on the caller's thread.
+/* Insert or assign.  SM_OK.  SM_ENOMEM if a copied key, a hook record or
+ * a table the insert needs (the current one is full) cannot be allocated:
+ * the map is unchanged.  Every write may do a bounded amount of resize
+ * work (a few buckets) on the caller's thread, and every 64th write of a
+ * thread checks the load and may start a grow or shrink; if that table
+ * cannot be allocated the write still succeeds and the check is simply
+ * repeated later (it is not the write's error).
  * Thread-safe.  Locks one bucket.  Linearizable. */
 SM_API int sm_put(sm_map *m, const void *key, size_t len, uint64_t val);
 SM_API int sm_put_u64(sm_map *m, uint64_t key, uint64_t val);
@@ -277,8 +281,11 @@ typedef int (*sm_visit_fn)(void *ctx, const sm_entry *e);
 /*
  * Call fn for the entries of the map, weakly consistent: every key present
  * for the whole call is visited exactly once; a key inserted or deleted
- * during the call may or may not be visited; no key is visited twice.
- * The values seen are values the key held at some instant during the call.
+ * during the call may or may not be visited; a key is visited at most once
+ * unless it is deleted and inserted again during the call.  The values
+ * seen are values the key held at some instant during the call.  If a
+ * resize is in progress, the call first completes it (work proportional
+ * to the table, like the walk itself).
  * Runs pinned (see sm_pin): fn may call any thread-safe operation on the
  * map, and a long walk delays reclamation.
  * Returns SM_OK, fn's non-zero value if it stopped, SM_EINVAL for NULL.
