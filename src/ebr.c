@@ -51,6 +51,9 @@
 #endif
 
 _Atomic uint64_t sm__global_epoch = 1;
+#ifdef SM_TSAN
+_Atomic unsigned sm__fence_word = 0;
+#endif
 int sm__use_membarrier = 0;
 SM_TLS sm__thr *sm__tls_thr = NULL;
 
@@ -107,7 +110,7 @@ static void heavy_fence(void) {
     if (sm__use_membarrier && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return;
 #endif
-    atomic_thread_fence(memory_order_seq_cst);
+    SM_FENCE_FULL();
 }
 
 /* ---- thread records -------------------------------------------------- */
@@ -162,7 +165,7 @@ bool sm__on_reclaimer(void) { return tls_is_reclaimer != 0; }
 
 void sm__retire(sm__thr *t, sm__retired *node, sm__reclaim_fn fn) {
     node->fn = fn;
-    atomic_thread_fence(memory_order_seq_cst); /* E3 */
+    SM_FENCE_FULL(); /* E3 */
     node->epoch = atomic_load_explicit(&sm__global_epoch, memory_order_relaxed);
     sm__retired *head = atomic_load_explicit(&t->xretired, memory_order_relaxed);
     do {
@@ -208,7 +211,7 @@ static int try_advance(void) {
         if (v != 0 && v != e)
             return 0;
     }
-    atomic_thread_fence(memory_order_seq_cst);
+    SM_FENCE_FULL();
     atomic_store_explicit(&sm__global_epoch, e + 1, memory_order_seq_cst); /* E4 */
     return 1;
 }

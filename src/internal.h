@@ -37,6 +37,23 @@
 #define SM_CACHELINE 64
 #define SM_ALIGNED(n) _Alignas(n)
 
+/* Fences.  ThreadSanitizer does not model atomic_thread_fence (gcc warns
+ * and the tool would miss the edges), so the TSan build (SM_TSAN) uses
+ * instead a seq_cst read-modify-write on a private word for a full fence
+ * (a full barrier on the hardware too) and only a compiler barrier for
+ * acquire/release fences: every shared word those fences order is itself
+ * accessed atomically with acquire/release where TSan must see the edge. */
+#ifdef SM_TSAN
+extern _Atomic unsigned sm__fence_word;
+#define SM_FENCE_FULL() ((void)atomic_fetch_add_explicit(&sm__fence_word, 0, memory_order_seq_cst))
+#define SM_FENCE_ACQ() atomic_signal_fence(memory_order_acquire)
+#define SM_FENCE_REL() atomic_signal_fence(memory_order_release)
+#else
+#define SM_FENCE_FULL() atomic_thread_fence(memory_order_seq_cst)
+#define SM_FENCE_ACQ() atomic_thread_fence(memory_order_acquire)
+#define SM_FENCE_REL() atomic_thread_fence(memory_order_release)
+#endif
+
 /* Thread-local storage model: initial-exec avoids a __tls_get_addr call on
  * every operation.  It is valid for the executable and for libraries
  * loaded at start-up; a build for dlopen() can define SM_TLS_GLOBAL. */
@@ -106,7 +123,7 @@ static inline void sm__pin(sm__thr *t) {
         uint64_t e = atomic_load_explicit(&sm__global_epoch, memory_order_relaxed);
         atomic_store_explicit(&t->xepoch, e, memory_order_release);
 #ifdef SM_TSAN
-        atomic_thread_fence(memory_order_seq_cst);
+        SM_FENCE_FULL();
 #else
         if (SM_LIKELY(sm__use_membarrier))
             atomic_signal_fence(memory_order_seq_cst);
@@ -265,7 +282,7 @@ static inline void sm__bucket_unlock(sm__bucket *b) {
 static inline void sm__seq_begin(sm__bucket *b) {
     uint32_t s = atomic_load_explicit(&b->xseq, memory_order_relaxed);
     atomic_store_explicit(&b->xseq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    SM_FENCE_REL();
 }
 static inline void sm__seq_end(sm__bucket *b) {
     uint32_t s = atomic_load_explicit(&b->xseq, memory_order_relaxed);

@@ -34,7 +34,7 @@ static void read_bucket(sm__bucket *b, snap *out) {
             out->val[out->n] = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);
             out->n++;
         }
-        atomic_thread_fence(memory_order_acquire);
+        SM_FENCE_ACQ();
         if (atomic_load_explicit(&b->xseq, memory_order_relaxed) == s1)
             return;
     }

@@ -159,7 +159,9 @@ void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out)
                     sched_yield();
                 continue;
             }
-            flags = atomic_load_explicit(&b->xflags, memory_order_relaxed);
+            /* acquire: a reader that sees SM_MOVED must see the copies in
+             * the next table and the next-table pointer (S4, T3) */
+            flags = atomic_load_explicit(&b->xflags, memory_order_acquire);
             ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
             hit = -1;
             for (int s = 0; s < SM_SLOTS; s++) {
@@ -169,7 +171,7 @@ void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out)
                     break;
                 }
             }
-            atomic_thread_fence(memory_order_acquire);
+            SM_FENCE_ACQ();
             if (atomic_load_explicit(&b->xseq, memory_order_relaxed) == s1)
                 break;
         }
@@ -208,7 +210,8 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
             sm__bucket_lock(b);
             int s = bucket_free_slot(b);
             if (s >= 0) {
-                atomic_store_explicit(&b->slot[s].xkey, key, memory_order_relaxed);
+                /* release: a byte key's blob travels with its pointer */
+                atomic_store_explicit(&b->slot[s].xkey, key, memory_order_release);
                 atomic_store_explicit(&b->slot[s].xval, val, memory_order_relaxed);
                 atomic_store_explicit(&b->xtag[s], tag, memory_order_release); /* S2 */
                 sm__bucket_unlock(b);

@@ -62,7 +62,7 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
         uint8_t tag = atomic_load_explicit(&b->xtag[s], memory_order_relaxed);
         if (!tag)
             continue;
-        uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed);
+        uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
         uint64_t val = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
         uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, key) : sm__blob_of(key)->hash;
         sm__table_insert_fresh(dst, h, tag, key, val, thr->stripe);
