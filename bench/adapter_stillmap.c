@@ -1,0 +1,61 @@
+/*
+ * adapter_stillmap.c — sm_bench adapter for stillmap, u64 keys.
+ */
+#include "adapter.h"
+
+#include <stillmap.h>
+
+static void *sm_a_create(size_t hint)
+{
+    sm_options opt;
+    sm_map *m = NULL;
+    sm_options_init(&opt);
+    opt.key_kind = SM_KEY_U64;
+    opt.initial_capacity = hint;
+    if (sm_create(&opt, &m) != SM_OK)
+        return NULL;
+    return m;
+}
+
+static void sm_a_destroy(void *m)
+{
+    (void)sm_destroy(m);
+}
+
+static int sm_a_put(void *m, uint64_t k, uint64_t v)
+{
+    int rc = sm_put_u64(m, k, v);
+    return rc == SM_OK ? 0 : (rc < 0 ? rc : -100);
+}
+
+static int sm_a_get(void *m, uint64_t k, uint64_t *v)
+{
+    int rc = sm_get_u64(m, k, v);
+    if (rc == SM_OK)
+        return 1;
+    return rc == SM_NOTFOUND ? 0 : (rc < 0 ? rc : -100);
+}
+
+static int sm_a_del(void *m, uint64_t k)
+{
+    int rc = sm_delete_u64(m, k);
+    if (rc == SM_OK)
+        return 1;
+    return rc == SM_NOTFOUND ? 0 : (rc < 0 ? rc : -100);
+}
+
+static int sm_a_clear(void *m)
+{
+    return sm_clear(m) == SM_OK ? 0 : -1;
+}
+
+static size_t sm_a_len(void *m)
+{
+    return sm_len(m);
+}
+
+const bench_adapter bench_adapter_stillmap = {
+    "stillmap", BA_THREAD_SAFE,
+    sm_a_create, sm_a_destroy, sm_a_put, sm_a_get, sm_a_del, sm_a_clear,
+    sm_a_len, NULL, NULL,
+};

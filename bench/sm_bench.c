@@ -1,0 +1,558 @@
+/*
+ * sm_bench — stillmap against its peers on the workloads of
+ * docs/WORKLOADS.md (T1-T4, T7, T10's insert latency), u64 keys.
+ *
+ *   sm_bench --lib stillmap|absl|urcu --test T1|T2|T3|T4|T7|T10
+ *            [--n N] [--threads T] [--latency] [--lock] [--seed S]
+ *
+ * One test per process.  Prints one JSON object line to stdout:
+ *   {"date":..., "lib":..., "test":..., "n":..., "threads":...,
+ *    "ops":..., "secs":..., "ops_per_s":..., "p50_ns":..., "p999_ns":...,
+ *    "max_ns":..., "clock_ns":..., "rss_bytes":..., "rss_base_bytes":...,
+ *    "ok":true|false}
+ * and a human-readable line to stderr.  Latency fields are null unless
+ * --latency (T10 implies it).  rss_base_bytes is the RSS before the map
+ * was created (key arrays already touched), so rss_bytes - rss_base_bytes
+ * is what the map holds.  Counts are verified after the timed part
+ * (untimed); the exit status is 0 if they are right, 1 if not, 2 on a
+ * usage or setup error.
+ *
+ * Keys are splitmix64(i).  T1 inserts i = 0..N-1 in order (the keys are
+ * spread anyway); T2 looks them up, T4 deletes them, in a shuffled order;
+ * T3 looks up splitmix64(N + i), never inserted.  T7 prefills i < N of a
+ * key space of 2N; every thread runs --ops operations (default 2,000,000)
+ * on random keys of the space: 90% get, 5% put, 5% delete.
+ * Values are value_of(key), checked by every lookup that finds the key.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "adapter.h"
+#include "bench_util.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+static inline uint64_t value_of(uint64_t key)
+{
+    return key * 3 + 1;
+}
+
+struct cfg {
+    const char *lib;
+    const char *test;       /* T1..T10 as given */
+    size_t n;
+    int threads;
+    int latency;
+    int lock;               /* force the rwlock wrapper */
+    uint64_t seed;
+    uint64_t ops_per_thread;
+};
+
+struct result {
+    uint64_t ops;
+    uint64_t ns;
+    uint64_t p50, p999, max, clock_ns;
+    int have_lat;
+    size_t rss_base, rss;
+    int ok;
+    char why[160];
+};
+
+static const bench_adapter *find_adapter(const char *name)
+{
+#ifdef SM_BENCH_HAVE_STILLMAP
+    if (strcmp(name, "stillmap") == 0)
+        return &bench_adapter_stillmap;
+#endif
+#ifdef SM_BENCH_HAVE_ABSL
+    if (strcmp(name, "absl") == 0)
+        return &bench_adapter_absl;
+#endif
+#ifdef SM_BENCH_HAVE_URCU
+    if (strcmp(name, "urcu") == 0)
+        return &bench_adapter_urcu;
+#endif
+    (void)name;
+    return NULL;
+}
+
+static void list_adapters(FILE *f)
+{
+    fprintf(f, "libraries compiled in:");
+#ifdef SM_BENCH_HAVE_STILLMAP
+    fprintf(f, " stillmap");
+#endif
+#ifdef SM_BENCH_HAVE_ABSL
+    fprintf(f, " absl");
+#endif
+#ifdef SM_BENCH_HAVE_URCU
+    fprintf(f, " urcu");
+#endif
+    fprintf(f, "\n");
+}
+
+static void *xmalloc_touched(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "sm_bench: out of memory (%zu bytes)\n", bytes);
+        exit(2);
+    }
+    memset(p, 0, bytes);  /* fault it in before the baseline RSS */
+    return p;
+}
+
+static void fail(struct result *r, const char *fmt, size_t a, size_t b)
+{
+    if (!r->ok)
+        return;
+    r->ok = 0;
+    snprintf(r->why, sizeof r->why, fmt, a, b);
+}
+
+static void *create_or_die(const bench_adapter *ad)
+{
+    void *m = ad->create(0);
+    if (!m) {
+        fprintf(stderr, "sm_bench: %s: create failed\n", ad->name);
+        exit(2);
+    }
+    return m;
+}
+
+static void thread_init(const bench_adapter *ad)
+{
+    if (ad->thread_init)
+        ad->thread_init();
+}
+
+static void thread_fini(const bench_adapter *ad)
+{
+    if (ad->thread_fini)
+        ad->thread_fini();
+}
+
+/* Untimed: insert keys[0..n) or die. */
+static void fill(const bench_adapter *ad, void *m, const uint64_t *keys,
+                 size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ad->put(m, keys[i], value_of(keys[i])) != 0) {
+            fprintf(stderr, "sm_bench: %s: put failed while filling\n",
+                    ad->name);
+            exit(2);
+        }
+}
+
+/* Untimed: count keys found with the right value. */
+static size_t count_present(const bench_adapter *ad, void *m,
+                            const uint64_t *keys, size_t n, size_t *wrong)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        int rc = ad->get(m, keys[i], &v);
+        if (rc == 1) {
+            found++;
+            if (v != value_of(keys[i]))
+                (*wrong)++;
+        } else if (rc < 0) {
+            (*wrong)++;
+        }
+    }
+    return found;
+}
+
+static uint64_t clock_overhead_ns(void)
+{
+    uint64_t v[1001];
+    for (int i = 0; i < 1001; i++) {
+        uint64_t a = bu_now_ns();
+        uint64_t b = bu_now_ns();
+        v[i] = b - a;
+    }
+    bu_sort_u64(v, 1001);
+    return v[500];
+}
+
+/* ---------------------------------------------------------------- */
+/* T1 / T10: insert                                                  */
+/* ---------------------------------------------------------------- */
+static void t_insert(const bench_adapter *ad, const struct cfg *c,
+                     struct result *r)
+{
+    size_t n = c->n;
+    uint64_t *keys = xmalloc_touched(n * sizeof *keys);
+    uint64_t *lat = c->latency ? xmalloc_touched(n * sizeof *lat) : NULL;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = bu_splitmix64(i);
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    void *m = create_or_die(ad);
+    size_t errors = 0;
+
+    uint64_t t0 = bu_now_ns();
+    if (!lat) {
+        for (size_t i = 0; i < n; i++)
+            errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t a = bu_now_ns();
+            errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
+            lat[i] = bu_now_ns() - a;
+        }
+    }
+    r->ns = bu_now_ns() - t0;
+    r->ops = n;
+    r->rss = bu_rss_bytes();
+
+    size_t wrong = 0;
+    if (errors)
+        fail(r, "%zu put errors (of %zu)", errors, n);
+    if (ad->len(m) != n)
+        fail(r, "len %zu != n %zu", ad->len(m), n);
+    size_t found = count_present(ad, m, keys, n, &wrong);
+    if (found != n || wrong)
+        fail(r, "found %zu of %zu inserted keys (or wrong values)", found, n);
+    if (lat) {
+        bu_sort_u64(lat, n);
+        r->have_lat = 1;
+        r->p50 = bu_pct(lat, n, 0.5);
+        r->p999 = bu_pct(lat, n, 0.999);
+        r->max = lat[n - 1];
+        r->clock_ns = clock_overhead_ns();
+    }
+    ad->destroy(m);
+    thread_fini(ad);
+    free(lat);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
+/* T2, T3, T4                                                        */
+/* ---------------------------------------------------------------- */
+static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
+                            struct result *r, char which)
+{
+    size_t n = c->n;
+    uint64_t *keys = xmalloc_touched(n * sizeof *keys);
+    uint64_t *probe = xmalloc_touched(n * sizeof *probe);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = bu_splitmix64(i);
+    if (which == '3') {
+        for (size_t i = 0; i < n; i++)
+            probe[i] = bu_splitmix64(n + i);
+    } else {
+        memcpy(probe, keys, n * sizeof *keys);
+        bu_shuffle_u64(probe, n, c->seed);
+    }
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    void *m = create_or_die(ad);
+    fill(ad, m, keys, n);
+
+    size_t hits = 0, errors = 0;
+    uint64_t sum = 0;
+    uint64_t t0 = bu_now_ns();
+    if (which == '4') {
+        for (size_t i = 0; i < n; i++) {
+            int rc = ad->del(m, probe[i]);
+            hits += rc == 1;
+            errors += rc < 0;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = 0;
+            int rc = ad->get(m, probe[i], &v);
+            hits += rc == 1;
+            errors += rc < 0;
+            sum += v;
+        }
+    }
+    r->ns = bu_now_ns() - t0;
+    r->ops = n;
+    r->rss = bu_rss_bytes();
+
+    if (errors)
+        fail(r, "%zu errors (of %zu)", errors, n);
+    if (which == '2') {
+        uint64_t want = 0;
+        for (size_t i = 0; i < n; i++)
+            want += value_of(keys[i]);
+        if (hits != n)
+            fail(r, "lookup-hit found %zu of %zu", hits, n);
+        if (sum != want)
+            fail(r, "lookup-hit returned wrong values (%zu of %zu hits)",
+                 hits, n);
+    } else if (which == '3') {
+        if (hits != 0)
+            fail(r, "lookup-miss found %zu of %zu absent keys", hits, n);
+    } else {
+        if (hits != n)
+            fail(r, "delete removed %zu of %zu", hits, n);
+        if (ad->len(m) != 0)
+            fail(r, "len %zu after deleting all %zu", ad->len(m), n);
+        size_t wrong = 0;
+        size_t left = count_present(ad, m, keys, n, &wrong);
+        if (left)
+            fail(r, "%zu of %zu keys still found after delete", left, n);
+    }
+    ad->destroy(m);
+    thread_fini(ad);
+    free(probe);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
+/* T7: mixed                                                         */
+/* ---------------------------------------------------------------- */
+struct mixed_shared {
+    const bench_adapter *ad;
+    void *m;
+    uint64_t space;          /* 2N */
+    uint64_t ops;
+    _Atomic int ready;
+    _Atomic int go;
+};
+
+struct mixed_thread {
+    struct mixed_shared *sh;
+    uint64_t seed;
+    pthread_t th;
+    /* out */
+    uint64_t gets, hits, puts, dels, removed, wrong, errors;
+};
+
+static void *mixed_main(void *p)
+{
+    struct mixed_thread *t = p;
+    struct mixed_shared *sh = t->sh;
+    const bench_adapter *ad = sh->ad;
+    void *m = sh->m;
+    uint64_t s = t->seed, space = sh->space;
+    uint64_t gets = 0, hits = 0, puts = 0, dels = 0, removed = 0;
+    uint64_t wrong = 0, errors = 0;
+
+    thread_init(ad);
+    atomic_fetch_add(&sh->ready, 1);
+    while (!atomic_load_explicit(&sh->go, memory_order_acquire))
+        sched_yield();
+    for (uint64_t i = 0; i < sh->ops; i++) {
+        uint64_t r = bu_rand(&s);
+        uint64_t key = bu_splitmix64(bu_below(r, space));
+        unsigned pct = (unsigned)((uint32_t)r % 100u);
+        if (pct < 90) {
+            uint64_t v;
+            int rc = ad->get(m, key, &v);
+            gets++;
+            if (rc == 1) {
+                hits++;
+                wrong += v != value_of(key);
+            } else {
+                errors += rc < 0;
+            }
+        } else if (pct < 95) {
+            puts++;
+            errors += ad->put(m, key, value_of(key)) != 0;
+        } else {
+            int rc = ad->del(m, key);
+            dels++;
+            removed += rc == 1;
+            errors += rc < 0;
+        }
+    }
+    thread_fini(ad);
+    t->gets = gets;
+    t->hits = hits;
+    t->puts = puts;
+    t->dels = dels;
+    t->removed = removed;
+    t->wrong = wrong;
+    t->errors = errors;
+    return NULL;
+}
+
+static void t_mixed(const bench_adapter *ad, const struct cfg *c,
+                    struct result *r)
+{
+    size_t n = c->n;
+    int nt = c->threads;
+    uint64_t *keys = xmalloc_touched(2 * n * sizeof *keys);
+    for (size_t i = 0; i < 2 * n; i++)
+        keys[i] = bu_splitmix64(i);
+    struct mixed_thread *th = xmalloc_touched((size_t)nt * sizeof *th);
+    struct mixed_shared sh;
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    sh.ad = ad;
+    sh.m = create_or_die(ad);
+    sh.space = 2 * n;
+    sh.ops = c->ops_per_thread;
+    atomic_store(&sh.ready, 0);
+    atomic_store(&sh.go, 0);
+    fill(ad, sh.m, keys, n);
+
+    for (int i = 0; i < nt; i++) {
+        th[i].sh = &sh;
+        th[i].seed = c->seed * 1000003u + (uint64_t)i * 0x9e3779b97f4a7c15ull;
+        if (pthread_create(&th[i].th, NULL, mixed_main, &th[i]) != 0) {
+            fprintf(stderr, "sm_bench: pthread_create failed\n");
+            exit(2);
+        }
+    }
+    while (atomic_load(&sh.ready) < nt)
+        sched_yield();
+    uint64_t t0 = bu_now_ns();
+    atomic_store_explicit(&sh.go, 1, memory_order_release);
+    for (int i = 0; i < nt; i++)
+        pthread_join(th[i].th, NULL);
+    r->ns = bu_now_ns() - t0;
+    r->rss = bu_rss_bytes();
+
+    uint64_t ops = 0, wrong = 0, errors = 0;
+    for (int i = 0; i < nt; i++) {
+        ops += th[i].gets + th[i].puts + th[i].dels;
+        wrong += th[i].wrong;
+        errors += th[i].errors;
+    }
+    r->ops = ops;
+    if (ops != (uint64_t)nt * c->ops_per_thread)
+        fail(r, "ran %zu ops, expected %zu", (size_t)ops,
+             (size_t)((uint64_t)nt * c->ops_per_thread));
+    if (wrong || errors)
+        fail(r, "%zu wrong values, %zu errors", (size_t)wrong, (size_t)errors);
+    size_t bad = 0;
+    size_t present = count_present(ad, sh.m, keys, 2 * n, &bad);
+    if (present != ad->len(sh.m))
+        fail(r, "len %zu but %zu keys found", ad->len(sh.m), present);
+    if (bad)
+        fail(r, "%zu keys with wrong values (of %zu)", bad, present);
+    ad->destroy(sh.m);
+    thread_fini(ad);
+    free(th);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
+/* main                                                              */
+/* ---------------------------------------------------------------- */
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: sm_bench --lib LIB --test T1|T2|T3|T4|T7|T10 [--n N]\n"
+            "                [--threads T] [--latency] [--lock] [--seed S]\n"
+            "                [--ops OPS_PER_THREAD]\n"
+            "       sm_bench --list\n");
+    list_adapters(stderr);
+    exit(2);
+}
+
+static void print_json(const struct cfg *c, const char *lib,
+                       const struct result *r)
+{
+    char date[32];
+    bu_date(date, sizeof date);
+    double secs = (double)r->ns / 1e9;
+    printf("{\"date\":\"%s\",\"lib\":\"%s\",\"test\":\"%s\",\"n\":%zu,"
+           "\"threads\":%d,\"latency\":%s,\"ops\":%llu,\"secs\":%.6f,"
+           "\"ops_per_s\":%.0f,",
+           date, lib, c->test, c->n, c->threads,
+           c->latency ? "true" : "false", (unsigned long long)r->ops, secs,
+           secs > 0 ? (double)r->ops / secs : 0.0);
+    if (r->have_lat)
+        printf("\"p50_ns\":%llu,\"p999_ns\":%llu,\"max_ns\":%llu,"
+               "\"clock_ns\":%llu,",
+               (unsigned long long)r->p50, (unsigned long long)r->p999,
+               (unsigned long long)r->max, (unsigned long long)r->clock_ns);
+    else
+        printf("\"p50_ns\":null,\"p999_ns\":null,\"max_ns\":null,"
+               "\"clock_ns\":null,");
+    printf("\"rss_bytes\":%zu,\"rss_base_bytes\":%zu,\"ok\":%s",
+           r->rss, r->rss_base, r->ok ? "true" : "false");
+    if (!r->ok)
+        printf(",\"error\":\"%s\"", r->why);
+    printf("}\n");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (strcmp(a, "--lib") == 0 && more)
+            c.lib = argv[++i];
+        else if (strcmp(a, "--test") == 0 && more)
+            c.test = argv[++i];
+        else if (strcmp(a, "--n") == 0 && more)
+            c.n = (size_t)strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--threads") == 0 && more)
+            c.threads = atoi(argv[++i]);
+        else if (strcmp(a, "--seed") == 0 && more)
+            c.seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--ops") == 0 && more)
+            c.ops_per_thread = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--latency") == 0)
+            c.latency = 1;
+        else if (strcmp(a, "--lock") == 0)
+            c.lock = 1;
+        else if (strcmp(a, "--list") == 0) {
+            list_adapters(stdout);
+            return 0;
+        } else
+            usage();
+    }
+    if (!c.lib || !c.test || c.threads < 1 || c.threads > 64)
+        usage();
+    const bench_adapter *ad = find_adapter(c.lib);
+    if (!ad) {
+        fprintf(stderr, "sm_bench: library '%s' not compiled in\n", c.lib);
+        list_adapters(stderr);
+        return 2;
+    }
+    int is_t10 = strcmp(c.test, "T10") == 0;
+    if (c.n == 0)
+        c.n = is_t10 ? 10000000 : 1000000;
+    if (is_t10)
+        c.latency = 1;
+    int multi = strcmp(c.test, "T7") == 0;
+    if (!multi && c.threads != 1) {
+        fprintf(stderr, "sm_bench: %s is single-threaded\n", c.test);
+        return 2;
+    }
+    if ((multi && c.threads > 1) || c.lock)
+        if (!(ad->flags & BA_THREAD_SAFE))
+            ad = bench_rwlock_wrap(ad);
+
+    struct result r;
+    memset(&r, 0, sizeof r);
+    r.ok = 1;
+    if (strcmp(c.test, "T1") == 0 || is_t10)
+        t_insert(ad, &c, &r);
+    else if (strcmp(c.test, "T2") == 0)
+        t_lookup_delete(ad, &c, &r, '2');
+    else if (strcmp(c.test, "T3") == 0)
+        t_lookup_delete(ad, &c, &r, '3');
+    else if (strcmp(c.test, "T4") == 0)
+        t_lookup_delete(ad, &c, &r, '4');
+    else if (multi)
+        t_mixed(ad, &c, &r);
+    else
+        usage();
+
+    print_json(&c, ad->name, &r);
+    fprintf(stderr, "%s %s n=%zu threads=%d: %.2f Mops/s", ad->name, c.test,
+            c.n, c.threads,
+            r.ns ? (double)r.ops * 1e3 / (double)r.ns : 0.0);
+    if (r.have_lat)
+        fprintf(stderr, " p50=%lluns p99.9=%lluns max=%.1fus",
+                (unsigned long long)r.p50, (unsigned long long)r.p999,
+                (double)r.max / 1e3);
+    fprintf(stderr, " rss=%.1fMB (map %.1fMB) %s%s\n", (double)r.rss / 1e6,
+            ((double)r.rss - (double)r.rss_base) / 1e6,
+            r.ok ? "OK" : "FAILED: ", r.ok ? "" : r.why);
+    return r.ok ? 0 : 1;
+}

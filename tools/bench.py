@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Run stillmap's benchmark suite against its peers and summarise it.
+
+    tools/bench.py [--quick] [--runs R] [--libs stillmap,absl]
+                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10] [--n N]
+                   [--bin PATH] [--out DIR]
+    tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
+
+Every (case, lib) runs --runs times (default 3), each in a fresh
+sm_bench process; the libraries alternate inside each round and the
+order rotates between rounds, so drift on a shared machine hits all of
+them alike.  Raw results go to bench/results/<date>.jsonl (one sm_bench
+JSON line each, plus the run index), the summary (Markdown, medians and
+stillmap's ratio to each peer) to stdout and bench/results/<date>.md.
+
+`ebr` runs bench/ebr_vs_urcu --json R times (fresh processes) and prints
+the per-row medians across runs.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# case id -> (test, threads, latency, n override or None, description)
+CASES = {
+    "T1": ("T1", 1, False, None, "insert, ops/s"),
+    "T1L": ("T1", 1, True, None, "insert, every op timed"),
+    "T2": ("T2", 1, False, None, "lookup hit, ops/s"),
+    "T3": ("T3", 1, False, None, "lookup miss, ops/s"),
+    "T4": ("T4", 1, False, None, "delete all, ops/s"),
+    "T7x1": ("T7", 1, False, None, "mixed 90/5/5, 1 thread"),
+    "T7x2": ("T7", 2, False, None, "mixed 90/5/5, 2 threads"),
+    "T10": ("T10", 1, True, 10_000_000, "insert 10M, every op timed"),
+}
+DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10"]
+LAT_CASES = {"T1L", "T10"}
+
+
+def find_bin(name, given):
+    if given:
+        return given
+    for d in ("build/bench", "build-bench/bench", "build-bench"):
+        p = os.path.join(ROOT, d, name)
+        if os.access(p, os.X_OK):
+            return p
+    sys.exit(f"bench.py: {name} not found; build it (see bench/README.md) "
+             f"or pass --bin")
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    thp = "?"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read().strip()
+    except OSError:
+        pass
+    return (f"nproc={os.cpu_count()}, CPU: {model}, kernel "
+            f"{platform.release()}, THP: {thp}, load "
+            f"{os.getloadavg()[0]:.2f}")
+
+
+def git_rev():
+    try:
+        out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                              "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "src", "include"], capture_output=True,
+                               text=True).stdout.strip()
+        return out.stdout.strip() + ("+dirty src" if dirty else "")
+    except OSError:
+        return "?"
+
+
+def libs_in(binary):
+    out = subprocess.run([binary, "--list"], capture_output=True, text=True)
+    return out.stdout.split(":", 1)[1].split() if ":" in out.stdout else []
+
+
+def run_one(binary, lib, case, n, timeout):
+    test, threads, lat, n_over, _ = CASES[case]
+    cmd = [binary, "--lib", lib, "--test", test, "--threads", str(threads)]
+    nn = n_over if n_over is not None else n
+    if nn:
+        cmd += ["--n", str(nn)]
+    if lat and test != "T10":
+        cmd.append("--latency")
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"lib": lib, "case": case, "ok": False,
+                "error": f"timeout after {timeout}s", "cmd": cmd}
+    rec = None
+    for line in p.stdout.splitlines():
+        if line.startswith("{"):
+            rec = json.loads(line)
+    if rec is None:
+        rec = {"lib": lib, "ok": False,
+               "error": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
+    if p.returncode != 0:
+        rec["ok"] = False
+        rec.setdefault("error", f"exit {p.returncode}")
+    rec["case"] = case
+    rec["cmd"] = cmd
+    return rec
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_mops(v):
+    return "-" if v is None else f"{v / 1e6:.2f}"
+
+
+def fmt_us(v):
+    return "-" if v is None else (f"{v / 1e3:.1f}" if v < 1e7
+                                  else f"{v / 1e6:.0f} ms")
+
+
+def summarise(results, libs, cases, header):
+    out = [header, ""]
+    base = "stillmap" if "stillmap" in libs else libs[0]
+    peers = [l for l in libs if l != base]
+
+    def group(case, lib):
+        return [r for r in results if r.get("case") == case
+                and (r.get("lib") == lib or
+                     r.get("lib", "").split("+")[0] == lib)]
+
+    # throughput table
+    cols = ["case", "what"] + [f"{l} Mops/s" for l in libs] + \
+        [f"{base}/{p}" for p in peers] + ["runs"]
+    out.append("| " + " | ".join(cols) + " |")
+    out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(cols) - 2))
+               + "|")
+    for case in cases:
+        row = [case, CASES[case][4]]
+        m = {}
+        runs = []
+        for lib in libs:
+            g = group(case, lib)
+            okg = [r for r in g if r.get("ok")]
+            m[lib] = med([r.get("ops_per_s") for r in okg])
+            label = g[0].get("lib", lib) if g else lib
+            cell = fmt_mops(m[lib])
+            if len(okg) < len(g):
+                cell += f" ({len(g) - len(okg)} FAILED)"
+            if label != lib:
+                cell += f" [{label}]"
+            row.append(cell)
+            runs.append(str(len(g)))
+        for p in peers:
+            if m.get(base) and m.get(p):
+                row.append(f"{m[base] / m[p]:.2f}x")
+            else:
+                row.append("-")
+        row.append("/".join(runs))
+        out.append("| " + " | ".join(row) + " |")
+
+    lat_cases = [c for c in cases if c in LAT_CASES]
+    if lat_cases:
+        out += ["", "Latency of single inserts (median over runs of each "
+                "run's p50 / p99.9 / max), microseconds; ratio = peer max / "
+                f"{base} max (>1: {base} better):", ""]
+        cols = ["case"] + [f"{l} p50 / p99.9 / max" for l in libs] + \
+            [f"max {p}/{base}" for p in peers]
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
+        for case in lat_cases:
+            row = [f"{case} (n={CASES[case][3] or 'N'})"]
+            mx = {}
+            for lib in libs:
+                g = [r for r in group(case, lib) if r.get("ok")]
+                p50 = med([r.get("p50_ns") for r in g])
+                p999 = med([r.get("p999_ns") for r in g])
+                mx[lib] = med([r.get("max_ns") for r in g])
+                row.append(f"{fmt_us(p50)} / {fmt_us(p999)} / "
+                           f"{fmt_us(mx[lib])}")
+            for p in peers:
+                if mx.get(base) and mx.get(p):
+                    row.append(f"{mx[p] / mx[base]:.2f}x")
+                else:
+                    row.append("-")
+            out.append("| " + " | ".join(row) + " |")
+
+    out += ["", "Map RSS (rss_bytes - rss_base_bytes, median), MB:", ""]
+    cols = ["case"] + libs
+    out.append("| " + " | ".join(cols) + " |")
+    out.append("|" + "|".join(["---"] + ["---:"] * len(libs)) + "|")
+    for case in cases:
+        row = [case]
+        for lib in libs:
+            g = [r for r in group(case, lib) if r.get("ok")]
+            v = med([r["rss_bytes"] - r["rss_base_bytes"] for r in g
+                     if "rss_bytes" in r])
+            row.append("-" if v is None else f"{v / 1e6:.1f}")
+        out.append("| " + " | ".join(row) + " |")
+
+    fails = [r for r in results if not r.get("ok")]
+    if fails:
+        out += ["", "FAILED runs:"]
+        for r in fails:
+            out.append(f"- {r.get('case')} {r.get('lib')}: "
+                       f"{r.get('error', '?')}  "
+                       f"({' '.join(map(shlex.quote, r.get('cmd', [])))})")
+    return "\n".join(out) + "\n"
+
+
+def cmd_suite(args):
+    binary = find_bin("sm_bench", args.bin)
+    have = libs_in(binary)
+    libs = []
+    for lib in args.libs.split(","):
+        if lib in have:
+            libs.append(lib)
+        else:
+            print(f"bench.py: {lib} not compiled into {binary}; skipped",
+                  file=sys.stderr)
+    if not libs:
+        sys.exit("bench.py: no library to run")
+    cases = args.cases.split(",")
+    for c in cases:
+        if c not in CASES:
+            sys.exit(f"bench.py: unknown case {c}; known: {', '.join(CASES)}")
+    runs = 1 if args.quick and not args.runs_given else args.runs
+    n = args.n
+    if args.quick:
+        n = n or 100_000
+        CASES["T10"] = ("T10", 1, True, 1_000_000,
+                        "insert 1M (quick), every op timed")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H%M%SZ")
+    outdir = args.out or os.path.join(ROOT, "bench", "results")
+    os.makedirs(outdir, exist_ok=True)
+    jpath = os.path.join(outdir, stamp + ("-quick" if args.quick else "")
+                         + ".jsonl")
+    command = " ".join(map(shlex.quote, [os.path.relpath(sys.argv[0], ROOT)]
+                           + sys.argv[1:]))
+    header = (f"## stillmap benchmark {now.strftime('%Y-%m-%d %H:%M UTC')}\n\n"
+              f"- machine: {machine()}\n- repo: {git_rev()}\n"
+              f"- command: `{command}` (binary {os.path.relpath(binary, ROOT)})"
+              f"\n- N = {n or 1_000_000} unless the case says otherwise; "
+              f"{runs} run(s) per (case, lib), each a fresh process; "
+              f"medians shown")
+    results = []
+    with open(jpath, "w") as jf:
+        for rnd in range(runs):
+            order = libs[rnd % len(libs):] + libs[:rnd % len(libs)]
+            for case in cases:
+                for lib in order:
+                    rec = run_one(binary, lib, case, n, args.timeout)
+                    rec["run"] = rnd
+                    results.append(rec)
+                    jf.write(json.dumps(rec) + "\n")
+                    jf.flush()
+                    status = "ok" if rec.get("ok") else \
+                        "FAILED " + rec.get("error", "")
+                    ops = rec.get("ops_per_s")
+                    print(f"[{rnd + 1}/{runs}] {case:5} {lib:9} "
+                          f"{fmt_mops(ops):>8} Mops/s "
+                          f"max={fmt_us(rec.get('max_ns'))}us {status}",
+                          file=sys.stderr, flush=True)
+    text = summarise(results, libs, cases, header)
+    with open(jpath[:-len(".jsonl")] + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    print(f"raw results: {os.path.relpath(jpath, ROOT)}", file=sys.stderr)
+    return 0 if all(r.get("ok") for r in results) else 1
+
+
+def cmd_ebr(args):
+    binary = find_bin("ebr_vs_urcu", args.bin)
+    runs = 1 if args.quick and not args.runs_given else args.runs
+    rows = {}
+    order = []
+    for i in range(runs):
+        cmd = [binary, "--json"] + (["--quick"] if args.quick else [])
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=args.timeout)
+        if p.returncode != 0:
+            sys.exit(f"bench.py: {' '.join(cmd)} failed: {p.stderr}")
+        for line in p.stdout.splitlines():
+            r = json.loads(line)
+            key = (r["part"], r["scheme"], r.get("what", ""),
+                   r["readers"], r.get("busy_gp", 0))
+            if key not in rows:
+                rows[key] = []
+                order.append(key)
+            rows[key].append(r)
+        print(f"ebr run {i + 1}/{runs} done", file=sys.stderr, flush=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    print(f"## ebr_vs_urcu {now.strftime('%Y-%m-%d %H:%M UTC')}, median of "
+          f"{runs} process(es)\n\n- machine: {machine()}\n")
+    print("A. read-side enter+exit, ns per pair\n")
+    print("| scheme | 1 reader | 2 readers | 1 reader + GP loop |")
+    print("|---|---:|---:|---:|")
+    schemes = []
+    for k in order:
+        if k[0] == "A" and k[1] not in schemes:
+            schemes.append(k[1])
+    for s in schemes:
+        cells = []
+        for rd, busy in ((1, 0), (2, 0), (1, 1)):
+            v = rows.get(("A", s, "", rd, busy))
+            cells.append("-" if not v else
+                         f"{statistics.median(x['ns_per_pair'] for x in v):.2f}")
+        print(f"| {s} | " + " | ".join(cells) + " |")
+    print("\nB. grace periods and deferred frees, microseconds "
+          "(readers constantly entering/leaving)\n")
+    print("| scheme | what | readers | median | p99 | max (worst run) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for k in order:
+        if k[0] != "B":
+            continue
+        v = rows[k]
+        mmed = statistics.median(x["median_ns"] for x in v) / 1e3
+        p99 = statistics.median(x["p99_ns"] for x in v) / 1e3
+        mx = max(x["max_ns"] for x in v) / 1e3
+        print(f"| {k[1]} | {k[2]} | {k[3]} | {mmed:.1f} | {p99:.1f} | "
+              f"{mx:.1f} |")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", nargs="?", default="suite",
+                    choices=["suite", "ebr"])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: N=100000 (T10: 1M), 1 run")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--libs", default="stillmap,absl,urcu")
+    ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
+    ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
+    ap.add_argument("--bin", help="path of sm_bench / ebr_vs_urcu")
+    ap.add_argument("--out", help="results directory")
+    ap.add_argument("--timeout", type=int, default=300,
+                    help="seconds per process")
+    args = ap.parse_args()
+    args.runs_given = "--runs" in sys.argv
+    return cmd_ebr(args) if args.what == "ebr" else cmd_suite(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
