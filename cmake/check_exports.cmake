@@ -1,0 +1,58 @@
+# ctest helper: the dynamic symbols of libstillmap.so are exactly the
+# public API.  Every symbol it defines must be named sm_* (not sm__*, the
+# internal prefix), and every function the header marks SM_API must be
+# there.
+#   cmake -DLIB=<libstillmap.so> -DHEADER=<stillmap.h> [-DNM=<nm>] -P check_exports.cmake
+cmake_minimum_required(VERSION 3.16)
+
+if(NOT LIB OR NOT EXISTS "${LIB}")
+    message(FATAL_ERROR "check_exports: LIB='${LIB}' does not exist")
+endif()
+if(NOT NM)
+    set(NM nm)
+endif()
+execute_process(
+    COMMAND ${NM} -D --defined-only "${LIB}"
+    OUTPUT_VARIABLE _out
+    RESULT_VARIABLE _rc)
+if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "check_exports: ${NM} failed (${_rc})")
+endif()
+string(REPLACE "\n" ";" _lines "${_out}")
+set(_public "")
+set(_bad "")
+foreach(_l IN LISTS _lines)
+    # "<address> <type> <name>"; only code and data symbols matter.
+    if(_l MATCHES "^[0-9a-fA-F]+ +[TDBRVWtdbr] +([^ @]+)")
+        set(_sym "${CMAKE_MATCH_1}")
+        if(_sym MATCHES "^sm_" AND NOT _sym MATCHES "^sm__")
+            list(APPEND _public "${_sym}")
+        elseif(NOT _sym MATCHES "^(_init|_fini|_edata|_end|__bss_start)$")
+            list(APPEND _bad "${_sym}")
+        endif()
+    endif()
+endforeach()
+list(LENGTH _public _n)
+if(_bad)
+    string(REPLACE ";" "\n  " _bad "${_bad}")
+    message(FATAL_ERROR "check_exports: symbols exported that are not public API:\n  ${_bad}")
+endif()
+if(_n EQUAL 0)
+    message(FATAL_ERROR "check_exports: no sm_* symbol exported from ${LIB}")
+endif()
+if(HEADER)
+    file(STRINGS "${HEADER}" _decls REGEX "^SM_API ")
+    set(_missing "")
+    foreach(_d IN LISTS _decls)
+        if(_d MATCHES "[ *](sm_[A-Za-z0-9_]+)\\(")
+            if(NOT CMAKE_MATCH_1 IN_LIST _public)
+                list(APPEND _missing "${CMAKE_MATCH_1}")
+            endif()
+        endif()
+    endforeach()
+    if(_missing)
+        string(REPLACE ";" "\n  " _missing "${_missing}")
+        message(FATAL_ERROR "check_exports: declared SM_API in the header but not exported:\n  ${_missing}")
+    endif()
+endif()
+message(STATUS "check_exports: ${_n} public sm_* symbols, nothing else exported")
