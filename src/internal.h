@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -178,10 +179,12 @@ void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped);
  *           that could make a reader pair a key with another key's value
  *           (removing a key; a slot reused).  Readers validate with it.
  *   xlock   writers' lock for this bucket's slots and flags.
- *   xtag[i] 0 = slot empty, else 8 bits of the key's hash (never 0).
- *           Published last with release when a slot is filled.
- *   xflags  SM_MOVED once the bucket has been copied to the next table;
- *           after that the bucket is frozen (never written again).
+ *   xmeta   bytes 0..2: the slots' tags, 0 = empty, else 8 bits of the
+ *           key's hash (never 0), published last with release when a
+ *           slot is filled; byte 3: flags, SM_MOVED once the bucket has
+ *           been copied to the next table (after that the slots are
+ *           frozen).  One word, so a reader matches all tags with one
+ *           load; written only under the bucket lock.
  *   xovf    overflow count: how many keys whose probe sequence passes this
  *           bucket are stored further on.  A lookup that misses here may
  *           stop when it is 0.  Invariant O1: at every instant xovf(b) >=
@@ -194,8 +197,7 @@ void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped);
 typedef struct sm__bucket {
     _Atomic uint32_t xseq;
     _Atomic uint32_t xlock;
-    _Atomic uint8_t xtag[SM_SLOTS];
-    _Atomic uint8_t xflags;
+    _Atomic uint32_t xmeta;
     _Atomic uint32_t xovf;
     struct {
         _Atomic uint64_t xkey;
@@ -204,6 +206,38 @@ typedef struct sm__bucket {
 } sm__bucket;
 
 _Static_assert(sizeof(sm__bucket) == SM_CACHELINE, "bucket must be one cache line");
+
+#define SM_META_TAG(meta, s) (((meta) >> (8 * (s))) & 0xffu)
+#define SM_META_FLAGS(meta) ((meta) >> 24)
+#define SM_META_TAGS 0x00ffffffu
+
+/* Exact zero-byte test on the three tag bytes: bit 8*s+7 is set iff byte s
+ * is 0.  ((b & 0x7f) + 0x7f) never carries out of its byte, so no byte
+ * disturbs another (the cheaper borrow-based test can flag a byte above a
+ * true zero, which would let a stale key in an empty slot match). */
+static inline uint32_t sm__zero_bytes(uint32_t x) {
+    return ~(((x & 0x7f7f7fu) + 0x7f7f7fu) | x | 0x7f7f7fu) & 0x808080u;
+}
+/* Slots of a meta word whose tag equals `tag`. */
+static inline uint32_t sm__meta_match(uint32_t meta, uint8_t tag) {
+    return sm__zero_bytes((meta & SM_META_TAGS) ^ ((uint32_t)tag * 0x010101u));
+}
+/* Empty slots of a meta word. */
+static inline uint32_t sm__meta_empty(uint32_t meta) {
+    return sm__zero_bytes(meta & SM_META_TAGS);
+}
+static inline int sm__first_slot(uint32_t bits) { return __builtin_ctz(bits) >> 3; }
+
+/* Writers (holding the bucket lock, so the only writer of the word). */
+static inline void sm__meta_set_tag(sm__bucket *b, int s, uint8_t tag, memory_order mo) {
+    uint32_t m = atomic_load_explicit(&b->xmeta, memory_order_relaxed);
+    m = (m & ~(0xffu << (8 * s))) | ((uint32_t)tag << (8 * s));
+    atomic_store_explicit(&b->xmeta, m, mo);
+}
+static inline void sm__meta_set_flags(sm__bucket *b, uint32_t flags, memory_order mo) {
+    uint32_t m = atomic_load_explicit(&b->xmeta, memory_order_relaxed);
+    atomic_store_explicit(&b->xmeta, (m & SM_META_TAGS) | (flags << 24), mo);
+}
 
 typedef struct sm__stripe {
     _Atomic int64_t xcount;      /* entries added - removed via this stripe */
@@ -240,6 +274,8 @@ typedef struct sm__blob {
     unsigned char bytes[];
 } sm__blob;
 
+static inline sm__blob *sm__blob_of(uint64_t key) { return (sm__blob *)(uintptr_t)key; }
+
 /* A key as an operation carries it. */
 typedef struct sm__key {
     uint64_t hash;
@@ -257,18 +293,6 @@ static inline uint8_t sm__tag_of(uint64_t h) {
     uint8_t t = (uint8_t)(h >> 56);
     return t ? t : 1;
 }
-
-/* Result of a lock-free lookup in one table (and what follows). */
-typedef struct sm__found {
-    int found;       /* 1 = key present in this table */
-    int moved;       /* some bucket of the chain was moved: also look in
-                        the next table (unless found in an unmoved one) */
-    int in_moved;    /* the key was found in a moved bucket */
-    uint64_t val;
-} sm__found;
-
-/* Look the key up in t, lock-free (seqlock-validated per bucket). */
-void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out);
 
 /* Bucket locks.  Acquire orders the critical section after the previous
  * holder's release (L1). */
@@ -289,8 +313,93 @@ static inline void sm__seq_end(sm__bucket *b) {
     atomic_store_explicit(&b->xseq, s + 1, memory_order_release);
 }
 
-/* Does slot i of b hold key k?  Caller holds b's lock or validates. */
-int sm__slot_matches(sm_map *m, sm__bucket *b, int i, const sm__key *k);
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SM_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define SM_PAUSE() __asm__ __volatile__("yield")
+#else
+#define SM_PAUSE() ((void)0)
+#endif
+#define SM_INLINE static inline __attribute__((always_inline))
+
+/* A reader found xseq odd: a removal is in progress in this bucket (a few
+ * instructions under the writer's lock).  Pause, or yield if it lasts. */
+__attribute__((cold)) void sm__wait_even(sm__bucket *b, unsigned spins);
+
+/* Does slot i of b, whose tag matched, hold key k?  The kind is a
+ * compile-time constant at the hot call sites so the compiler specialises
+ * the probe loops.  S2: the caller loaded xmeta with acquire before the
+ * key.  For byte maps the key word is a blob pointer, loaded with acquire
+ * so that the blob's bytes are visible; the blob cannot be freed while the
+ * caller is pinned (it was reachable when the tag was read, E3). */
+SM_INLINE int sm__key_eq(sm_key_kind kind, sm__bucket *b, int i, const sm__key *k) {
+    if (kind == SM_KEY_U64)
+        return atomic_load_explicit(&b->slot[i].xkey, memory_order_relaxed) == k->u64;
+    const sm__blob *bl = sm__blob_of(atomic_load_explicit(&b->slot[i].xkey, memory_order_acquire));
+    return bl->hash == k->hash && bl->len == k->len &&
+           (k->len == 0 || memcmp(bl->bytes, k->p, k->len) == 0);
+}
+
+/* Slot of b holding k, or -1 (caller pinned; meta loaded with acquire). */
+SM_INLINE int sm__bucket_find(sm_key_kind kind, sm__bucket *b, uint32_t meta, const sm__key *k) {
+    for (uint32_t c = sm__meta_match(meta, k->tag); c; c &= c - 1) {
+        int s = sm__first_slot(c);
+        if (sm__key_eq(kind, b, s, k))
+            return s;
+    }
+    return -1;
+}
+
+/* Result of a lock-free lookup in one table. */
+typedef struct sm__found {
+    int found;       /* 1 = key present in this table */
+    int moved;       /* some bucket of the chain was moved: also look in
+                        the next table (unless found in an unmoved one) */
+    int in_moved;    /* the key was found in a moved bucket */
+    uint64_t val;
+} sm__found;
+
+/* Look the key up in t, lock-free: each bucket is read as one snapshot
+ * validated by its sequence count (S1), along the chain until a bucket
+ * whose overflow count is 0 (O1). */
+SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k, sm__found *out) {
+    out->found = out->moved = out->in_moved = 0;
+    size_t i = k->hash & t->mask;
+    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+        sm__bucket *b = &t->b[i];
+        uint32_t s1, meta, ovf;
+        int hit;
+        uint64_t val = 0;
+        for (unsigned spins = 0;; spins++) {
+            s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
+            if (SM_UNLIKELY(s1 & 1)) {
+                sm__wait_even(b, spins);
+                continue;
+            }
+            /* acquire: tags before keys (S2); a reader that sees SM_MOVED
+             * sees the copies in the next table and its pointer (S4, T3) */
+            meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
+            ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
+            hit = sm__bucket_find(kind, b, meta, k);
+            if (hit >= 0)
+                val = atomic_load_explicit(&b->slot[hit].xval, memory_order_acquire);
+            SM_FENCE_ACQ();
+            if (SM_LIKELY(atomic_load_explicit(&b->xseq, memory_order_relaxed) == s1))
+                break;
+        }
+        int moved = (SM_META_FLAGS(meta) & SM_MOVED) != 0;
+        out->moved |= moved;
+        if (hit >= 0) {
+            out->found = 1;
+            out->val = val;
+            out->in_moved = moved;
+            return;
+        }
+        if (ovf == 0)
+            return;
+    }
+}
 
 /* Insert a key known to be absent into t, with no presence check: used by
  * migration, whose source bucket lock guarantees that no other copy of
@@ -316,6 +425,7 @@ struct sm_map {
     uint32_t magic;
     sm_key_kind kind;
     uint64_t seed;
+    uint64_t u64_flip;           /* seed-derived word for sm__hash_u64 */
     sm_allocator alloc;
     int default_alloc;
     sm_remove_fn on_remove;
@@ -341,11 +451,19 @@ struct sm_map {
 static inline uint64_t sm__hash_bytes(const sm_map *m, const void *p, size_t len) {
     return XXH3_64bits_withSeed(len ? p : "", len, m->seed);
 }
+/* u64 keys: the construction XXH3 applies to 4..8-byte inputs (the key
+ * xored with a seed-derived word, then the rrmxmx mixer), specialised to a
+ * constant length: ~10 instructions instead of a call through XXH3's
+ * length dispatch.  m->u64_flip is derived from the seed at creation. */
 static inline uint64_t sm__hash_u64(const sm_map *m, uint64_t k) {
-    return XXH3_64bits_withSeed(&k, sizeof k, m->seed);
+    uint64_t x = k ^ m->u64_flip;
+    x ^= ((x << 49) | (x >> 15)) ^ ((x << 24) | (x >> 40));
+    x *= 0x9FB21C651E98DF25ull;
+    x ^= (x >> 35) + 8;
+    x *= 0x9FB21C651E98DF25ull;
+    return x ^ (x >> 28);
 }
 
-static inline sm__blob *sm__blob_of(uint64_t key) { return (sm__blob *)(uintptr_t)key; }
 static inline size_t sm__blob_size(size_t len) { return sizeof(sm__blob) + len; }
 void sm__blob_reclaim(sm__retired *node);
 

@@ -27,8 +27,9 @@ static void read_bucket(sm__bucket *b, snap *out) {
             continue;
         }
         out->n = 0;
+        uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
         for (int s = 0; s < SM_SLOTS; s++) {
-            if (!atomic_load_explicit(&b->xtag[s], memory_order_acquire))
+            if (!SM_META_TAG(meta, s))
                 continue;
             out->key[out->n] = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
             out->val[out->n] = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);

@@ -74,26 +74,17 @@ void sm__blob_reclaim(sm__retired *node) {
 }
 
 static inline uint8_t bucket_flags(sm__bucket *b) {
-    return atomic_load_explicit(&b->xflags, memory_order_acquire);
+    return (uint8_t)SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire));
 }
 
 /* Find k in bucket b (caller pinned; holds k's home lock, so k itself
  * cannot appear or vanish here).  Returns its slot or -1; *free_slot gets
  * an empty slot or -1. */
 static int scan_bucket(sm_map *m, sm__bucket *b, const sm__key *k, int *free_slot) {
-    int fs = -1;
-    for (int s = 0; s < SM_SLOTS; s++) {
-        uint8_t tag = atomic_load_explicit(&b->xtag[s], memory_order_acquire);
-        if (tag == 0) {
-            if (fs < 0)
-                fs = s;
-        } else if (tag == k->tag && sm__slot_matches(m, b, s, k)) {
-            *free_slot = fs;
-            return s;
-        }
-    }
-    *free_slot = fs;
-    return -1;
+    uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
+    uint32_t e = sm__meta_empty(meta);
+    *free_slot = e ? sm__first_slot(e) : -1;
+    return sm__bucket_find(m->kind, b, meta, k);
 }
 
 /* Lock a bucket after the home bucket (L1): blocking when it lies after
@@ -161,7 +152,7 @@ static int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
     } else if (remove) {
         keyword = atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed);
         sm__seq_begin(b); /* S1 */
-        atomic_store_explicit(&b->xtag[s], 0, memory_order_relaxed);
+        sm__meta_set_tag(b, s, 0, memory_order_relaxed);
         sm__seq_end(b);
     }
     if (j != h)
@@ -193,10 +184,8 @@ static int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
 /* ---- the key is absent: insert it (or report) --------------------------- */
 
 static int first_free(sm__bucket *b) {
-    for (int x = 0; x < SM_SLOTS; x++)
-        if (atomic_load_explicit(&b->xtag[x], memory_order_relaxed) == 0)
-            return x;
-    return -1;
+    uint32_t e = sm__meta_empty(atomic_load_explicit(&b->xmeta, memory_order_relaxed));
+    return e ? sm__first_slot(e) : -1;
 }
 
 static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
@@ -242,7 +231,7 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
             /* S2: key and value first, the tag last */
             atomic_store_explicit(&b->slot[s].xkey, keyword, memory_order_release);
             atomic_store_explicit(&b->slot[s].xval, w->val, memory_order_relaxed);
-            atomic_store_explicit(&b->xtag[s], k->tag, memory_order_release);
+            sm__meta_set_tag(b, s, k->tag, memory_order_release);
             if (i != h)
                 sm__bucket_unlock(b);
             sm__bucket_unlock(bh);
@@ -345,7 +334,7 @@ static int do_write(sm_map *m, const sm__key *k, wctx *w) {
     return rc;
 }
 
-static int do_read(sm_map *m, const sm__key *k, uint64_t *val) {
+SM_INLINE int do_read(sm_key_kind kind, sm_map *m, const sm__key *k, uint64_t *val) {
     sm__thr *thr = sm__thr_get();
     if (SM_UNLIKELY(!thr))
         return SM_ENOMEM;
@@ -354,8 +343,8 @@ static int do_read(sm_map *m, const sm__key *k, uint64_t *val) {
     int rc;
     for (;;) {
         sm__found f;
-        sm__table_lookup(m, t, k, &f);
-        if (f.found && !f.in_moved) {
+        sm__table_lookup(kind, t, k, &f);
+        if (SM_LIKELY(f.found && !f.in_moved)) {
             if (val)
                 *val = f.val;
             rc = SM_OK;
@@ -424,13 +413,13 @@ static int run(sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
 int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
     sm__key k;
     int rc = key_u64(m, key, &k);
-    return rc != SM_OK ? rc : do_read(m, &k, val);
+    return rc != SM_OK ? rc : do_read(SM_KEY_U64, m, &k, val);
 }
 
 int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val) {
     sm__key k;
     int rc = key_bytes(m, key, len, &k);
-    return rc != SM_OK ? rc : do_read(m, &k, val);
+    return rc != SM_OK ? rc : do_read(SM_KEY_BYTES, m, &k, val);
 }
 
 #define SM__DEFINE_WRITE(name, op, ...)                                           \
@@ -529,6 +518,7 @@ int sm_create(const sm_options *opt, sm_map **out) {
     m->magic = SM_MAGIC;
     m->kind = opt->key_kind;
     m->seed = opt->fixed_seed ? opt->seed : random_seed();
+    m->u64_flip = XXH3_64bits_withSeed("stillmap-u64-key", 16, m->seed);
     m->alloc = al;
     m->default_alloc = default_alloc;
     m->on_remove = opt->on_remove;

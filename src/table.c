@@ -39,15 +39,6 @@
 #include <sched.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SM_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define SM_PAUSE() __asm__ __volatile__("yield")
-#else
-#define SM_PAUSE() ((void)0)
-#endif
-
 size_t sm__buckets_for(size_t entries) {
     /* Room for `entries` at a load factor of at most 1/2: growth starts at
      * 4/5, shrink at 1/10, so a resized table sits well inside both. */
@@ -105,6 +96,14 @@ int sm__bucket_trylock(sm__bucket *b) {
            atomic_exchange_explicit(&b->xlock, 1, memory_order_acquire) == 0;
 }
 
+void sm__wait_even(sm__bucket *b, unsigned spins) {
+    if (spins < 128)
+        SM_PAUSE();
+    else
+        sched_yield();
+    (void)b;
+}
+
 void sm__bucket_lock(sm__bucket *b) {
     /* Spin briefly, then yield: with more threads than cores the holder
      * may be descheduled, and spinning would only delay it. */
@@ -118,83 +117,11 @@ void sm__bucket_lock(sm__bucket *b) {
     }
 }
 
-/* ---- key comparison ------------------------------------------------ */
-
-static inline int blob_eq(uint64_t word, const sm__key *k) {
-    const sm__blob *bl = sm__blob_of(word);
-    return bl->hash == k->hash && bl->len == k->len &&
-           (k->len == 0 || memcmp(bl->bytes, k->p, k->len) == 0);
-}
-
-/* S2: the tag is loaded with acquire before the key.  For byte maps the
- * key word is a blob pointer, loaded with acquire so that the blob's
- * bytes are visible; the blob cannot be freed while the caller is pinned
- * (it was reachable when the tag was read). */
-int sm__slot_matches(sm_map *m, sm__bucket *b, int i, const sm__key *k) {
-    if (atomic_load_explicit(&b->xtag[i], memory_order_acquire) != k->tag)
-        return 0;
-    if (m->kind == SM_KEY_U64)
-        return atomic_load_explicit(&b->slot[i].xkey, memory_order_relaxed) == k->u64;
-    return blob_eq(atomic_load_explicit(&b->slot[i].xkey, memory_order_acquire), k);
-}
-
-/* ---- lock-free lookup (S1-S4) --------------------------------------- */
-
-void sm__table_lookup(sm_map *m, sm__table *t, const sm__key *k, sm__found *out) {
-    out->found = out->moved = out->in_moved = 0;
-    size_t i = k->hash & t->mask;
-    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
-        sm__bucket *b = &t->b[i];
-        uint32_t s1, flags, ovf;
-        int hit;
-        uint64_t val = 0;
-        for (unsigned spins = 0;; spins++) {
-            s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
-            if (SM_UNLIKELY(s1 & 1)) {
-                /* A removal is in progress in this bucket (a few
-                 * instructions); wait for it. */
-                if (spins < 128)
-                    SM_PAUSE();
-                else
-                    sched_yield();
-                continue;
-            }
-            /* acquire: a reader that sees SM_MOVED must see the copies in
-             * the next table and the next-table pointer (S4, T3) */
-            flags = atomic_load_explicit(&b->xflags, memory_order_acquire);
-            ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
-            hit = -1;
-            for (int s = 0; s < SM_SLOTS; s++) {
-                if (sm__slot_matches(m, b, s, k)) {
-                    val = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);
-                    hit = s;
-                    break;
-                }
-            }
-            SM_FENCE_ACQ();
-            if (atomic_load_explicit(&b->xseq, memory_order_relaxed) == s1)
-                break;
-        }
-        if (flags & SM_MOVED)
-            out->moved = 1;
-        if (hit >= 0) {
-            out->found = 1;
-            out->val = val;
-            out->in_moved = (flags & SM_MOVED) != 0;
-            return;
-        }
-        if (ovf == 0)
-            return;
-    }
-}
-
 /* ---- insertion of a key known to be absent (migration) -------------- */
 
 static int bucket_free_slot(sm__bucket *b) {
-    for (int s = 0; s < SM_SLOTS; s++)
-        if (atomic_load_explicit(&b->xtag[s], memory_order_relaxed) == 0)
-            return s;
-    return -1;
+    uint32_t e = sm__meta_empty(atomic_load_explicit(&b->xmeta, memory_order_relaxed));
+    return e ? sm__first_slot(e) : -1;
 }
 
 void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
@@ -213,7 +140,7 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
                 /* release: a byte key's blob travels with its pointer */
                 atomic_store_explicit(&b->slot[s].xkey, key, memory_order_release);
                 atomic_store_explicit(&b->slot[s].xval, val, memory_order_relaxed);
-                atomic_store_explicit(&b->xtag[s], tag, memory_order_release); /* S2 */
+                sm__meta_set_tag(b, s, tag, memory_order_release); /* S2 */
                 sm__bucket_unlock(b);
                 sm__count_add(t, stripe, 1, 0);
                 return;

@@ -50,16 +50,17 @@
 /* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
     sm__bucket *b = &src->b[i];
-    if (atomic_load_explicit(&b->xflags, memory_order_acquire) & SM_MOVED)
+    if (SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire)) & SM_MOVED)
         return 0;
     sm__bucket_lock(b);
-    if (atomic_load_explicit(&b->xflags, memory_order_relaxed) & SM_MOVED) {
+    uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_relaxed);
+    if (SM_META_FLAGS(meta) & SM_MOVED) {
         sm__bucket_unlock(b);
         return 0;
     }
     int n = 0;
     for (int s = 0; s < SM_SLOTS; s++) {
-        uint8_t tag = atomic_load_explicit(&b->xtag[s], memory_order_relaxed);
+        uint8_t tag = (uint8_t)SM_META_TAG(meta, s);
         if (!tag)
             continue;
         uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
@@ -69,7 +70,7 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
         n++;
     }
     /* S4: the copies are in dst before the flag says so. */
-    atomic_store_explicit(&b->xflags, SM_MOVED, memory_order_release);
+    sm__meta_set_flags(b, SM_MOVED, memory_order_release);
     sm__bucket_unlock(b);
     if (n) {
         /* Keys moved, not added: key bytes follow them to dst. */
@@ -209,10 +210,11 @@ static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int coun
         if (m->kind == SM_KEY_BYTES || m->on_remove) {
             for (size_t i = 0; i < t->nbuckets; i++) {
                 sm__bucket *b = &t->b[i];
-                if (atomic_load_explicit(&b->xflags, memory_order_relaxed) & SM_MOVED)
+                uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_relaxed);
+                if (SM_META_FLAGS(meta) & SM_MOVED)
                     continue;
                 for (int s = 0; s < SM_SLOTS; s++) {
-                    if (!atomic_load_explicit(&b->xtag[s], memory_order_relaxed))
+                    if (!SM_META_TAG(meta, s))
                         continue;
                     uint64_t v = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
                     if (m->on_remove)
