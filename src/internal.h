@@ -254,15 +254,21 @@ typedef struct sm__table {
     void *raw;                   /* allocation start (t is 64-aligned in it) */
     int mapped;                  /* from mmap */
     int cleared;                 /* retired by clear: entries get hooks */
+    int64_t inh_count;           /* C2: totals inherited at promotion */
+    int64_t inh_bytes;
+    int64_t pend_charge;         /* pending bytes charged when retired */
     /* The table this one is migrating into; NULL when none.  Set once,
      * by CAS from NULL, only while this table is the map's current one. */
     _Atomic(struct sm__table *) xnext;
     _Atomic size_t xcursor;      /* next bucket index to claim for migration */
     _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
-    char pad[SM_CACHELINE - 32];
+    char pad[8];
     sm__stripe stripe[SM_STRIPES];
     sm__bucket b[];              /* nbuckets, 64-byte aligned */
 } sm__table;
+
+_Static_assert(offsetof(sm__table, stripe) % SM_CACHELINE == 0, "stripes must be line-aligned");
+_Static_assert(offsetof(sm__table, b) % SM_CACHELINE == 0, "buckets must be line-aligned");
 
 /* Byte-string key, immutable once published; freed after a grace period
  * when its entry is removed. */
@@ -477,8 +483,19 @@ static inline void sm__count_add(sm__table *t, unsigned stripe, int64_t n, int64
     if (bytes)
         atomic_fetch_add_explicit(&t->stripe[stripe].xkey_bytes, bytes, memory_order_relaxed);
 }
-int64_t sm__table_count(sm__table *t);
+/* Counts (C1, C2).
+ *  C1  a write changes its table's count stripes while it still holds the
+ *      bucket it changed, so before that bucket can be migrated.
+ *  C2  migration does not move counts: an entry stays counted in the table
+ *      it was inserted in.  When dst is promoted it inherits src's final
+ *      totals (inh_count, inh_bytes, written before the CAS that publishes
+ *      it, read after an acquire load of xcur).  So the number of entries
+ *      is count(current) + count_raw(current->xnext), exact whenever no
+ *      user write is in progress, background migration or not. */
+int64_t sm__table_count(sm__table *t);        /* raw + inherited */
+int64_t sm__table_count_raw(sm__table *t);
 int64_t sm__table_key_bytes(sm__table *t);
+int64_t sm__table_key_bytes_raw(sm__table *t);
 
 /* Value-removal hook record (only when the map has a hook). */
 typedef struct sm__hookrec {

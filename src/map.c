@@ -154,19 +154,20 @@ static int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
         sm__seq_begin(b); /* S1 */
         sm__meta_set_tag(b, s, 0, memory_order_relaxed);
         sm__seq_end(b);
+        /* C1: counted while the bucket is locked, so before any migration
+         * of it (and so before the table can be promoted). */
+        int64_t kb = m->kind == SM_KEY_BYTES ? (int64_t)sm__blob_size(sm__blob_of(keyword)->len) : 0;
+        sm__count_add(t, thr->stripe, -1, -kb);
     }
     if (j != h)
         sm__bucket_unlock(b);
     if (remove) {
         ovf_add(t, h, j, -1); /* O1: after the slot is cleared */
-        int64_t kb = 0;
         if (m->kind == SM_KEY_BYTES) {
             sm__blob *bl = sm__blob_of(keyword);
-            kb = (int64_t)sm__blob_size(bl->len);
-            sm__pending_add(m, thr->stripe, kb, 1);
+            sm__pending_add(m, thr->stripe, (int64_t)sm__blob_size(bl->len), 1);
             sm__retire(thr, &bl->r, sm__blob_reclaim);
         }
-        sm__count_add(t, thr->stripe, -1, -kb);
     }
     sm__bucket_unlock(bh);
     if (leaves && m->on_remove) {
@@ -232,10 +233,10 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
             atomic_store_explicit(&b->slot[s].xkey, keyword, memory_order_release);
             atomic_store_explicit(&b->slot[s].xval, w->val, memory_order_relaxed);
             sm__meta_set_tag(b, s, k->tag, memory_order_release);
+            sm__count_add(t, thr->stripe, 1, kb); /* C1 */
             if (i != h)
                 sm__bucket_unlock(b);
             sm__bucket_unlock(bh);
-            sm__count_add(t, thr->stripe, 1, kb);
             return w->op == OP_SWAP ? SM_NOTFOUND : SM_OK;
         }
         if (dist >= t->mask || (dist >= SM_MAX_PROBE &&
@@ -613,7 +614,7 @@ size_t sm_len(sm_map *m) {
     int64_t n = sm__table_count(t);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
     if (nx)
-        n += sm__table_count(nx);
+        n += sm__table_count_raw(nx); /* C2 */
     sm__unpin(thr);
     return n > 0 ? (size_t)n : 0;
 }

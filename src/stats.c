@@ -19,8 +19,8 @@ int sm_get_stats(sm_map *m, sm_stats *out, size_t size) {
     int64_t n = sm__table_count(t), kb = sm__table_key_bytes(t);
     st.table_bytes = t->mem_bytes;
     if (nx) {
-        n += sm__table_count(nx);
-        kb += sm__table_key_bytes(nx);
+        n += sm__table_count_raw(nx); /* C2 */
+        kb += sm__table_key_bytes_raw(nx);
         st.table_bytes += nx->mem_bytes;
     }
     st.capacity = t->nbuckets * SM_SLOTS;

@@ -65,6 +65,8 @@ sm__table *sm__table_new(sm_map *m, size_t nbuckets) {
     t->raw = raw;
     t->mapped = mapped;
     t->cleared = 0;
+    t->inh_count = t->inh_bytes = 0;
+    t->pend_charge = 0;
     atomic_init(&t->xnext, NULL);
     atomic_init(&t->xcursor, 0);
     atomic_init(&t->xmoved, 0);
@@ -75,19 +77,22 @@ void sm__table_free(sm__table *t) {
     sm__table_mem_free(t->map, t->raw, t->mem_bytes, t->mapped);
 }
 
-int64_t sm__table_count(sm__table *t) {
+int64_t sm__table_count_raw(sm__table *t) {
     int64_t n = 0;
     for (int i = 0; i < SM_STRIPES; i++)
         n += atomic_load_explicit(&t->stripe[i].xcount, memory_order_relaxed);
     return n;
 }
 
-int64_t sm__table_key_bytes(sm__table *t) {
+int64_t sm__table_key_bytes_raw(sm__table *t) {
     int64_t n = 0;
     for (int i = 0; i < SM_STRIPES; i++)
         n += atomic_load_explicit(&t->stripe[i].xkey_bytes, memory_order_relaxed);
     return n;
 }
+
+int64_t sm__table_count(sm__table *t) { return sm__table_count_raw(t) + t->inh_count; }
+int64_t sm__table_key_bytes(sm__table *t) { return sm__table_key_bytes_raw(t) + t->inh_bytes; }
 
 /* ---- locks (L1) ---------------------------------------------------- */
 
@@ -142,7 +147,7 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
                 atomic_store_explicit(&b->slot[s].xval, val, memory_order_relaxed);
                 sm__meta_set_tag(b, s, tag, memory_order_release); /* S2 */
                 sm__bucket_unlock(b);
-                sm__count_add(t, stripe, 1, 0);
+                (void)stripe; /* C2: moved entries stay counted in the source */
                 return;
             }
             sm__bucket_unlock(b);

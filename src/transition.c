@@ -72,24 +72,23 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
     /* S4: the copies are in dst before the flag says so. */
     sm__meta_set_flags(b, SM_MOVED, memory_order_release);
     sm__bucket_unlock(b);
-    if (n) {
-        /* Keys moved, not added: key bytes follow them to dst. */
-        sm__count_add(src, thr->stripe, -n, 0);
-    }
+    (void)n;
     size_t moved = atomic_fetch_add_explicit(&src->xmoved, 1, memory_order_acq_rel) + 1;
     atomic_fetch_add_explicit(&m->xmigrated, 1, memory_order_relaxed);
     if (moved == src->nbuckets) {
         /* Last bucket: make dst current.  If a clear replaced src
          * meanwhile the CAS fails and the clear owns src (T5). */
         sm__table *expect = src;
-        /* key bytes belong to the table holding the keys */
-        int64_t kb = sm__table_key_bytes(src);
-        if (kb)
-            sm__count_add(dst, thr->stripe, 0, kb);
+        /* C2: src's counts are final (C1: every count change of src was
+         * made under a bucket lock, before that bucket moved).  dst
+         * inherits them before it becomes visible as the current table. */
+        dst->inh_count = sm__table_count(src);
+        dst->inh_bytes = sm__table_key_bytes(src);
         if (atomic_compare_exchange_strong_explicit(&m->xcur, &expect, dst,
                                                     memory_order_acq_rel,
                                                     memory_order_acquire)) {
-            sm__pending_add(m, thr->stripe, (int64_t)src->mem_bytes, 1);
+            src->pend_charge = (int64_t)src->mem_bytes;
+            sm__pending_add(m, thr->stripe, src->pend_charge, 1);
             sm__retire(thr, &src->r, sm__table_reclaim);
             sm__ebr_kick();
         }
@@ -227,11 +226,7 @@ static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int coun
                 }
             }
         }
-        if (count_pending) {
-            sm__thr *thr = sm__thr_get();
-            if (thr)
-                sm__pending_add(m, thr->stripe, -(int64_t)t->mem_bytes - sm__table_key_bytes(t), -1);
-        }
+        (void)count_pending;
         sm__table_free(t);
         t = nx;
     }
@@ -240,15 +235,14 @@ static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int coun
 void sm__table_reclaim(sm__retired *node) {
     sm__table *t = (sm__table *)node;
     sm_map *m = t->map;
-    if (t->cleared) {
+    int64_t charge = t->pend_charge;
+    if (t->cleared)
         walk_chain_and_free(m, t, SM_REMOVED_CLEAR, 1);
-    } else {
-        /* Promoted away: all its buckets were moved, nothing to walk. */
-        sm__thr *thr = sm__thr_get();
-        if (thr)
-            sm__pending_add(m, thr->stripe, -(int64_t)t->mem_bytes, -1);
-        sm__table_free(t);
-    }
+    else
+        sm__table_free(t); /* promoted away: every bucket moved, nothing to walk */
+    sm__thr *thr = sm__thr_get();
+    if (thr)
+        sm__pending_add(m, thr->stripe, -charge, -1);
 }
 
 void sm__destroy_tables(sm_map *m) {
@@ -274,16 +268,14 @@ int sm_clear(sm_map *m) {
     sm__table *old = atomic_exchange_explicit(&m->xcur, nt, memory_order_acq_rel);
     old->cleared = 1;
     int64_t pend = (int64_t)old->mem_bytes + sm__table_key_bytes(old);
-    int64_t objs = 1;
-    /* Its successor, if it was migrating, goes with it (counted now; a
-     * successor attached later by a stale writer is counted when freed as
-     * a negative only, so keep the estimate simple). */
+    /* Its successor, if it was migrating, goes with it (an estimate: a
+     * stale writer may still change it; the same charge is taken back
+     * when the chain is freed). */
     sm__table *nx = atomic_load_explicit(&old->xnext, memory_order_acquire);
-    if (nx) {
-        pend += (int64_t)nx->mem_bytes + sm__table_key_bytes(nx);
-        objs++;
-    }
-    sm__pending_add(m, thr->stripe, pend, objs);
+    if (nx)
+        pend += (int64_t)nx->mem_bytes + sm__table_key_bytes_raw(nx);
+    old->pend_charge = pend;
+    sm__pending_add(m, thr->stripe, pend, 1);
     sm__retire(thr, &old->r, sm__table_reclaim);
     sm__unpin(thr);
     atomic_fetch_add_explicit(&m->xclears, 1, memory_order_relaxed);
