@@ -528,6 +528,10 @@ sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr);
 int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr);
 /* Periodic check after writes: start a grow or shrink if the load says so. */
 void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr);
+/* A write found the migration's destination full: help the migration
+ * along by a larger chunk so that dst becomes current and can grow.
+ * Caller pinned. */
+void sm__help_finish(sm_map *m, sm__thr *thr);
 /* Background help: migrate up to `budget` buckets of m's transition. */
 size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr);
 /* Complete the running transition (if any) on the caller's thread and

@@ -296,9 +296,15 @@ static int do_write(sm_map *m, const sm__key *k, wctx *w) {
         if (rc == W_NEED_GROW) {
             /* The table needs to grow; if the bigger table cannot be
              * had, report it (nothing was changed). */
-            int g = sm__start_transition(m, t, t->nbuckets * 2, thr);
-            if (g != SM_OK)
-                rc = g;
+            if (atomic_load_explicit(&m->xcur, memory_order_acquire) == t) {
+                int g = sm__start_transition(m, t, t->nbuckets * 2, thr);
+                if (g != SM_OK)
+                    rc = g;
+            } else {
+                /* t is the destination of a running migration and filled
+                 * up (T2 makes this rare): finish the migration faster. */
+                sm__help_finish(m, thr);
+            }
         }
         sm__unpin(thr);
         if (rc < W_RETRY)

@@ -126,6 +126,13 @@ sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr) {
     }
 }
 
+void sm__help_finish(sm_map *m, sm__thr *thr) {
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    if (nx)
+        help_chunk(m, t, nx, 256, thr);
+}
+
 size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr) {
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
@@ -189,8 +196,13 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
     if ((size_t)n * 5 > slots * 4) {
         sm__start_transition(m, t, t->nbuckets * 2, thr);
     } else if ((size_t)n * 10 < slots && t->nbuckets > floor_buckets(m)) {
+        /* T2 needs room in dst for the inserts that can arrive while the
+         * migration runs (at most one per SM_HELP_BUCKETS + 1 buckets of
+         * src): never shrink by more than 16x in one step. */
         size_t nb = sm__buckets_for((size_t)n);
         size_t fl = floor_buckets(m);
+        if (nb < t->nbuckets / 16)
+            nb = t->nbuckets / 16;
         if (nb < fl)
             nb = fl;
         if (nb < t->nbuckets)
