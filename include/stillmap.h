@@ -264,6 +264,22 @@ SM_API size_t sm_len(sm_map *m);
  */
 SM_API int sm_reserve(sm_map *m, size_t n);
 
+/*
+ * Give memory back now: complete a running resize; shrink the table to
+ * fit the entries (load at most 7/10, never below the reserve floor),
+ * finishing that shrink on the calling thread; wait for a grace period so
+ * that every table, key and hook record the map has retired is freed (and
+ * their hooks called); and, with glibc, return free heap pages to the OS
+ * (malloc_trim).  *released, if not NULL, receives the bytes of tables
+ * and keys the map held before the call and no longer holds.
+ * SM_OK; SM_EINVAL for NULL m; SM_EMISUSE if the calling thread is pinned
+ * or is the reclaimer (a removal hook); SM_ENOMEM if the smaller table
+ * cannot be allocated (the map keeps its table; the rest is still done).
+ * Work proportional to the table on the caller's thread; may wait for
+ * other threads' pins to end.  Thread-safe.
+ */
+SM_API int sm_trim(sm_map *m, size_t *released);
+
 /* ---------------------------------------------------------------------
  * Iteration
  * ------------------------------------------------------------------- */

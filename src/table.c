@@ -40,9 +40,12 @@
 #include <string.h>
 
 size_t sm__buckets_for(size_t entries) {
-    /* Room for `entries` at a load factor of at most 1/2: growth starts at
-     * 4/5, shrink at 1/10, so a resized table sits well inside both. */
-    size_t need = entries * 2 / SM_SLOTS + 1;
+    /* Room for `entries` at a load factor of at most 7/10: under the 4/5
+     * that starts growth (so `entries` inserts never grow the table) and
+     * far above the 1/10 that starts a shrink, so a resized table sits
+     * inside both thresholds (no back-and-forth), and a shrunk or reserved
+     * table is the size a fresh map grows to for the same entries. */
+    size_t need = entries / 21 * 10 + (entries % 21) * 10 / 21 + 1;
     size_t n = 8;
     while (n < need && n < ((size_t)1 << 58))
         n <<= 1;

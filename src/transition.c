@@ -46,6 +46,9 @@
 #include "internal.h"
 
 #include <sched.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 /* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
@@ -293,6 +296,53 @@ int sm_clear(sm_map *m) {
     atomic_fetch_add_explicit(&m->xclears, 1, memory_order_relaxed);
     sm__ebr_kick();
     return SM_OK;
+}
+
+static int64_t held_bytes(sm_map *m, sm__thr *thr) {
+    sm__pin(thr);
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    int64_t b = (int64_t)t->mem_bytes + sm__table_key_bytes(t);
+    if (nx)
+        b += (int64_t)nx->mem_bytes + sm__table_key_bytes_raw(nx);
+    sm__unpin(thr);
+    for (int i = 0; i < SM_STRIPES; i++)
+        b += atomic_load_explicit(&m->mstripe[i].xpend_bytes, memory_order_relaxed);
+    return b;
+}
+
+int sm_trim(sm_map *m, size_t *released) {
+    if (released)
+        *released = 0;
+    if (!m)
+        return SM_EINVAL;
+    sm__thr *thr = sm__thr_get();
+    if (!thr)
+        return SM_ENOMEM;
+    if (thr->nest > 0 || sm__on_reclaimer())
+        return SM_EMISUSE;
+    int64_t before = held_bytes(m, thr);
+    int rc = SM_OK;
+    sm__pin(thr);
+    sm__table *t = sm__finish_transition(m, thr);
+    int64_t n = sm__table_count(t);
+    size_t nb = sm__buckets_for(n > 0 ? (size_t)n : 0);
+    size_t fl = floor_buckets(m);
+    if (nb < fl)
+        nb = fl;
+    if (nb < t->nbuckets) {
+        rc = sm__start_transition(m, t, nb, thr);
+        sm__finish_transition(m, thr);
+    }
+    sm__unpin(thr);
+    sm__ebr_barrier(); /* everything retired so far is freed */
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    int64_t after = held_bytes(m, thr);
+    if (released && before > after)
+        *released = (size_t)(before - after);
+    return rc;
 }
 
 int sm_reserve(sm_map *m, size_t n) {
