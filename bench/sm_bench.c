@@ -23,6 +23,8 @@
  * key space of 2N; every thread runs --ops operations (default 2,000,000)
  * on random keys of the space: 90% get, 5% put, 5% delete.
  * Values are value_of(key), checked by every lookup that finds the key.
+ * --repeat K runs T2/T3's lookup pass K times (ops = K*N), for profiling.
+ * The timed loops are the out-of-line functions phase_* and mixed_main.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -48,6 +50,7 @@ struct cfg {
     int lock;               /* force the rwlock wrapper */
     uint64_t seed;
     uint64_t ops_per_thread;
+    int repeat;             /* T2/T3: run the lookup pass this many times */
 };
 
 struct result {
@@ -178,6 +181,60 @@ static uint64_t clock_overhead_ns(void)
 }
 
 /* ---------------------------------------------------------------- */
+/* The timed loops, kept out of line so that profilers can single them
+ * out (valgrind --toggle-collect=phase_*, perf report --symbols).      */
+/* ---------------------------------------------------------------- */
+static BU_NOINLINE size_t phase_put(const bench_adapter *ad, void *m,
+                                    const uint64_t *keys, size_t n)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i < n; i++)
+        errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
+    return errors;
+}
+
+static BU_NOINLINE size_t phase_put_timed(const bench_adapter *ad, void *m,
+                                          const uint64_t *keys, size_t n,
+                                          uint64_t *lat)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = bu_now_ns();
+        errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
+        lat[i] = bu_now_ns() - a;
+    }
+    return errors;
+}
+
+static BU_NOINLINE size_t phase_get(const bench_adapter *ad, void *m,
+                                    const uint64_t *probe, size_t n,
+                                    uint64_t *sum, size_t *errors)
+{
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        int rc = ad->get(m, probe[i], &v);
+        hits += rc == 1;
+        *errors += rc < 0;
+        *sum += v;
+    }
+    return hits;
+}
+
+static BU_NOINLINE size_t phase_del(const bench_adapter *ad, void *m,
+                                    const uint64_t *probe, size_t n,
+                                    size_t *errors)
+{
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = ad->del(m, probe[i]);
+        hits += rc == 1;
+        *errors += rc < 0;
+    }
+    return hits;
+}
+
+/* ---------------------------------------------------------------- */
 /* T1 / T10: insert                                                  */
 /* ---------------------------------------------------------------- */
 static void t_insert(const bench_adapter *ad, const struct cfg *c,
@@ -194,16 +251,10 @@ static void t_insert(const bench_adapter *ad, const struct cfg *c,
     size_t errors = 0;
 
     uint64_t t0 = bu_now_ns();
-    if (!lat) {
-        for (size_t i = 0; i < n; i++)
-            errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t a = bu_now_ns();
-            errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
-            lat[i] = bu_now_ns() - a;
-        }
-    }
+    if (!lat)
+        errors = phase_put(ad, m, keys, n);
+    else
+        errors = phase_put_timed(ad, m, keys, n, lat);
     r->ns = bu_now_ns() - t0;
     r->ops = n;
     r->rss = bu_rss_bytes();
@@ -255,24 +306,16 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
 
     size_t hits = 0, errors = 0;
     uint64_t sum = 0;
+    int reps = which == '4' ? 1 : c->repeat;
     uint64_t t0 = bu_now_ns();
     if (which == '4') {
-        for (size_t i = 0; i < n; i++) {
-            int rc = ad->del(m, probe[i]);
-            hits += rc == 1;
-            errors += rc < 0;
-        }
+        hits = phase_del(ad, m, probe, n, &errors);
     } else {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t v = 0;
-            int rc = ad->get(m, probe[i], &v);
-            hits += rc == 1;
-            errors += rc < 0;
-            sum += v;
-        }
+        for (int k = 0; k < reps; k++)
+            hits += phase_get(ad, m, probe, n, &sum, &errors);
     }
     r->ns = bu_now_ns() - t0;
-    r->ops = n;
+    r->ops = (uint64_t)n * (uint64_t)reps;
     r->rss = bu_rss_bytes();
 
     if (errors)
@@ -281,8 +324,9 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
         uint64_t want = 0;
         for (size_t i = 0; i < n; i++)
             want += value_of(keys[i]);
-        if (hits != n)
-            fail(r, "lookup-hit found %zu of %zu", hits, n);
+        want *= (uint64_t)reps;
+        if (hits != n * (size_t)reps)
+            fail(r, "lookup-hit found %zu of %zu", hits, n * (size_t)reps);
         if (sum != want)
             fail(r, "lookup-hit returned wrong values (%zu of %zu hits)",
                  hits, n);
@@ -443,7 +487,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: sm_bench --lib LIB --test T1|T2|T3|T4|T7|T10 [--n N]\n"
             "                [--threads T] [--latency] [--lock] [--seed S]\n"
-            "                [--ops OPS_PER_THREAD]\n"
+            "                [--ops OPS_PER_THREAD] [--repeat K]\n"
             "       sm_bench --list\n");
     list_adapters(stderr);
     exit(2);
@@ -479,7 +523,7 @@ static void print_json(const struct cfg *c, const char *lib,
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000};
+    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -495,6 +539,8 @@ int main(int argc, char **argv)
             c.seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--ops") == 0 && more)
             c.ops_per_thread = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--repeat") == 0 && more)
+            c.repeat = atoi(argv[++i]);
         else if (strcmp(a, "--latency") == 0)
             c.latency = 1;
         else if (strcmp(a, "--lock") == 0)
@@ -505,7 +551,7 @@ int main(int argc, char **argv)
         } else
             usage();
     }
-    if (!c.lib || !c.test || c.threads < 1 || c.threads > 64)
+    if (!c.lib || !c.test || c.threads < 1 || c.threads > 64 || c.repeat < 1)
         usage();
     const bench_adapter *ad = find_adapter(c.lib);
     if (!ad) {

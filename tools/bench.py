@@ -131,8 +131,9 @@ def fmt_mops(v):
 
 
 def fmt_us(v):
-    return "-" if v is None else (f"{v / 1e3:.1f}" if v < 1e7
-                                  else f"{v / 1e6:.0f} ms")
+    if v is None:
+        return "-"
+    return f"{v / 1e3:.1f}" if v < 1e6 else f"{v / 1e3:,.0f}"
 
 
 def summarise(results, libs, cases, header):
@@ -291,6 +292,12 @@ def cmd_ebr(args):
     runs = 1 if args.quick and not args.runs_given else args.runs
     rows = {}
     order = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+    outdir = args.out or os.path.join(ROOT, "bench", "results")
+    os.makedirs(outdir, exist_ok=True)
+    base = os.path.join(outdir, now.strftime("%Y-%m-%dT%H%M%SZ") + "-ebr" +
+                        ("-quick" if args.quick else ""))
+    raw = open(base + ".jsonl", "w")
     for i in range(runs):
         cmd = [binary, "--json"] + (["--quick"] if args.quick else [])
         p = subprocess.run(cmd, capture_output=True, text=True,
@@ -299,6 +306,8 @@ def cmd_ebr(args):
             sys.exit(f"bench.py: {' '.join(cmd)} failed: {p.stderr}")
         for line in p.stdout.splitlines():
             r = json.loads(line)
+            r["run"] = i
+            raw.write(json.dumps(r) + "\n")
             key = (r["part"], r["scheme"], r.get("what", ""),
                    r["readers"], r.get("busy_gp", 0))
             if key not in rows:
@@ -306,12 +315,17 @@ def cmd_ebr(args):
                 order.append(key)
             rows[key].append(r)
         print(f"ebr run {i + 1}/{runs} done", file=sys.stderr, flush=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    print(f"## ebr_vs_urcu {now.strftime('%Y-%m-%d %H:%M UTC')}, median of "
-          f"{runs} process(es)\n\n- machine: {machine()}\n")
-    print("A. read-side enter+exit, ns per pair\n")
-    print("| scheme | 1 reader | 2 readers | 1 reader + GP loop |")
-    print("|---|---:|---:|---:|")
+    raw.close()
+    lines = []
+    out = lines.append
+    command = " ".join(map(shlex.quote, [os.path.relpath(sys.argv[0], ROOT)]
+                           + sys.argv[1:]))
+    out(f"## ebr_vs_urcu {now.strftime('%Y-%m-%d %H:%M UTC')}, median of "
+        f"{runs} process(es)\n\n- machine: {machine()}\n"
+        f"- command: `{command}`\n")
+    out("A. read-side enter+exit, ns per pair\n")
+    out("| scheme | 1 reader | 2 readers | 1 reader + GP loop |")
+    out("|---|---:|---:|---:|")
     schemes = []
     for k in order:
         if k[0] == "A" and k[1] not in schemes:
@@ -322,11 +336,11 @@ def cmd_ebr(args):
             v = rows.get(("A", s, "", rd, busy))
             cells.append("-" if not v else
                          f"{statistics.median(x['ns_per_pair'] for x in v):.2f}")
-        print(f"| {s} | " + " | ".join(cells) + " |")
-    print("\nB. grace periods and deferred frees, microseconds "
-          "(readers constantly entering/leaving)\n")
-    print("| scheme | what | readers | median | p99 | max (worst run) |")
-    print("|---|---|---:|---:|---:|---:|")
+        out(f"| {s} | " + " | ".join(cells) + " |")
+    out("\nB. grace periods and deferred frees, microseconds "
+        "(readers constantly entering/leaving)\n")
+    out("| scheme | what | readers | median | p99 | max (worst run) |")
+    out("|---|---|---:|---:|---:|---:|")
     for k in order:
         if k[0] != "B":
             continue
@@ -334,8 +348,14 @@ def cmd_ebr(args):
         mmed = statistics.median(x["median_ns"] for x in v) / 1e3
         p99 = statistics.median(x["p99_ns"] for x in v) / 1e3
         mx = max(x["max_ns"] for x in v) / 1e3
-        print(f"| {k[1]} | {k[2]} | {k[3]} | {mmed:.1f} | {p99:.1f} | "
-              f"{mx:.1f} |")
+        out(f"| {k[1]} | {k[2]} | {k[3]} | {mmed:.1f} | {p99:.1f} | "
+            f"{mx:.1f} |")
+    text = "\n".join(lines) + "\n"
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    print(f"raw results: {os.path.relpath(base, ROOT)}.jsonl",
+          file=sys.stderr)
     return 0
 
 
