@@ -47,6 +47,16 @@ void *sm__table_mem(sm_map *m, size_t size, int *mapped) {
 void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped) {
 #ifdef SM_HAVE_MMAP
     if (mapped) {
+        /* Release a big table in 1 MiB steps before unmapping it.  munmap
+         * holds the process's address-space lock for writing while it
+         * frees the pages (tens of milliseconds for a table of hundreds
+         * of MiB), and every page fault of every other thread (a growing
+         * table faults in fresh pages) would wait behind it; madvise
+         * takes that lock only for reading, so faults proceed, and the
+         * final munmap finds no pages left to free. */
+        const size_t step = (size_t)1 << 20;
+        for (size_t off = 0; off + step < size; off += step)
+            madvise((char *)p + off, step, MADV_DONTNEED);
         munmap(p, size);
         return;
     }
