@@ -301,7 +301,7 @@ def cmd_ebr(args):
     for i in range(runs):
         cmd = [binary, "--json"] + (["--quick"] if args.quick else [])
         p = subprocess.run(cmd, capture_output=True, text=True,
-                           timeout=args.timeout)
+                           timeout=max(args.timeout, 900))
         if p.returncode != 0:
             sys.exit(f"bench.py: {' '.join(cmd)} failed: {p.stderr}")
         for line in p.stdout.splitlines():
@@ -371,7 +371,7 @@ def main():
     ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
     ap.add_argument("--bin", help="path of sm_bench / ebr_vs_urcu")
     ap.add_argument("--out", help="results directory")
-    ap.add_argument("--timeout", type=int, default=300,
+    ap.add_argument("--timeout", type=int, default=60,
                     help="seconds per process")
     args = ap.parse_args()
     args.runs_given = "--runs" in sys.argv
