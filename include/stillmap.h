@@ -22,6 +22,14 @@
  * No per-thread registration is asked of the user: the per-thread state
  * is created on a thread's first call and released when the thread exits.
  *
+ * Debug builds (-DSM_DEBUG=1, CMake option SM_DEBUG) catch misuse and
+ * return SM_EMISUSE with a message on stderr instead of corrupting memory:
+ * a map used after sm_destroy, sm_unpin without a pin, sm_destroy or
+ * sm_trim while pinned or from a removal hook, a thread that exits while
+ * pinned.  (sm_unpin without a pin and destroy/trim from a pinned thread or
+ * a hook are refused in every build; the map check costs a load per call
+ * and is compiled only in debug builds.)
+ *
  * Outcomes and errors are kept apart: SM_OK (0) and the positive outcomes
  * SM_NOTFOUND, SM_EXISTS and SM_MISMATCH are normal results; negative
  * values are errors.  After any error the map is unchanged.

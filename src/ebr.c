@@ -153,6 +153,10 @@ static void thr_exit(void *arg) {
     /* A thread that exits while pinned misused the API; unpin it so that
      * reclamation is not blocked for ever.  Its retired list stays with
      * the record and is drained by the reclaimer. */
+#if defined(SM_DEBUG) && SM_DEBUG
+    if (t->nest)
+        sm__misuse("thread exit", "the thread ended while holding a pin");
+#endif
     t->nest = 0;
     atomic_store_explicit(&t->xepoch, 0, memory_order_release);
     sm__tls_thr = NULL;

@@ -429,6 +429,7 @@ struct sm_map {
     void *raw;                   /* allocation holding this struct */
     size_t raw_size;
     uint32_t magic;
+    sm_map *dead_next;           /* debug builds: list of destroyed maps */
     sm_key_kind kind;
     uint64_t seed;
     uint64_t u64_flip;           /* seed-derived word for sm__hash_u64 */
@@ -451,6 +452,31 @@ struct sm_map {
     _Atomic uint64_t xhooks;
     sm__mstripe mstripe[SM_STRIPES];
 };
+
+/* Misuse detection (debug builds, -DSM_DEBUG=1): every public entry
+ * point checks the map's magic word; sm_destroy keeps the dead map's
+ * struct (marked) so that a later call is caught instead of reading freed
+ * memory.  Release builds compile the checks away. */
+#if defined(SM_DEBUG) && SM_DEBUG
+int sm__misuse(const char *fn, const char *what);
+int sm__check_map(const sm_map *m, const char *fn);
+#define SM_DEBUG_CHECK(m)                                   \
+    do {                                                    \
+        int sm__c_ = sm__check_map((m), __func__);          \
+        if (sm__c_)                                         \
+            return sm__c_;                                  \
+    } while (0)
+#define SM_DEBUG_CHECK_RET(m, rv)                           \
+    do {                                                    \
+        if (sm__check_map((m), __func__))                   \
+            return (rv);                                    \
+    } while (0)
+#define SM_MISUSE(fn, what) sm__misuse((fn), (what))
+#else
+#define SM_DEBUG_CHECK(m) ((void)0)
+#define SM_DEBUG_CHECK_RET(m, rv) ((void)0)
+#define SM_MISUSE(fn, what) SM_EMISUSE
+#endif
 
 /* Hashing: XXH3 (Debian libxxhash-dev, header-only mode, so it is a
  * build-time dependency only), seeded per map. */

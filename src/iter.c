@@ -44,6 +44,7 @@ static void read_bucket(sm__bucket *b, snap *out) {
 int sm_for_each(sm_map *m, sm_visit_fn fn, void *ctx) {
     if (!m || !fn)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return SM_ENOMEM;

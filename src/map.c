@@ -19,6 +19,7 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,7 @@ __attribute__((noinline)) static int get_u64_slow(sm_map *m, uint64_t key, uint6
  * lookups in flight in the CPU; anything else takes the general path.
  */
 int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__tls_thr;
     if (SM_UNLIKELY(!m || m->kind != SM_KEY_U64 || !thr || thr->nest))
         return get_u64_slow(m, key, val);
@@ -467,6 +469,7 @@ int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
 }
 
 int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val) {
+    SM_DEBUG_CHECK(m);
     sm__key k;
     int rc = key_bytes(m, key, len, &k);
     return rc != SM_OK ? rc : do_read(SM_KEY_BYTES, m, &k, val);
@@ -474,10 +477,12 @@ int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val) {
 
 #define SM__DEFINE_WRITE(name, op, ...)                                           \
     int sm_##name##_u64(sm_map *m, uint64_t key SM__ARGS_##op) {                  \
+        SM_DEBUG_CHECK(m);                                                        \
         sm__key k;                                                                \
         return run(m, key_u64(m, key, &k), &k, op, SM__CALL_##op);                \
     }                                                                             \
     int sm_##name(sm_map *m, const void *key, size_t len SM__ARGS_##op) {         \
+        SM_DEBUG_CHECK(m);                                                        \
         sm__key k;                                                                \
         return run(m, key_bytes(m, key, len, &k), &k, op, SM__CALL_##op);         \
     }
@@ -558,7 +563,14 @@ int sm_create(const sm_options *opt, sm_map **out) {
         default_alloc = 0;
     }
     size_t raw_size = sizeof(sm_map) + SM_CACHELINE;
-    void *raw = al.malloc(al.ctx, raw_size);
+#if defined(SM_DEBUG) && SM_DEBUG
+    /* Debug builds keep a destroyed map's header to catch later use; it
+     * comes from the C library so the user's allocator sees no leak. */
+    sm_allocator hdr_al = {libc_malloc, libc_free, NULL};
+#else
+    sm_allocator hdr_al = al;
+#endif
+    void *raw = hdr_al.malloc(hdr_al.ctx, raw_size);
     if (!raw)
         return SM_ENOMEM;
     sm_map *m = (sm_map *)(((uintptr_t)raw + SM_CACHELINE - 1) & ~(uintptr_t)(SM_CACHELINE - 1));
@@ -576,13 +588,13 @@ int sm_create(const sm_options *opt, sm_map **out) {
     m->min_buckets = opt->initial_capacity ? sm__buckets_for(opt->initial_capacity) : 8;
     sm__table *t = sm__table_new(m, m->min_buckets);
     if (!t) {
-        al.free(al.ctx, raw, raw_size);
+        hdr_al.free(hdr_al.ctx, raw, raw_size);
         return SM_ENOMEM;
     }
     atomic_init(&m->xcur, t);
     if (sm__ebr_acquire() != 0) {
         sm__table_free(t);
-        al.free(al.ctx, raw, raw_size);
+        hdr_al.free(hdr_al.ctx, raw, raw_size);
         return SM_ENOMEM;
     }
     sm__registry_add(m);
@@ -593,17 +605,31 @@ int sm_create(const sm_options *opt, sm_map **out) {
 int sm_destroy(sm_map *m) {
     if (!m)
         return SM_OK;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__tls_thr;
-    if ((thr && thr->nest > 0) || sm__on_reclaimer())
-        return SM_EMISUSE;
+    if (thr && thr->nest > 0)
+        return SM_MISUSE("sm_destroy", "called while the thread holds a pin");
+    if (sm__on_reclaimer())
+        return SM_MISUSE("sm_destroy", "called from a removal hook (it would wait for itself)");
     sm__registry_remove(m);
     /* Every value removed earlier gets its hook before we return. */
     sm__ebr_barrier();
     sm__destroy_tables(m);
     m->magic = SM_MAGIC_DEAD;
     sm__ebr_release();
+#if defined(SM_DEBUG) && SM_DEBUG
+    /* Keep the struct so that a use after destroy is reported, not a read
+     * of freed memory; the list keeps it reachable (no leak report). */
+    static sm_map *dead_maps;
+    static pthread_mutex_t dead_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&dead_mu);
+    m->dead_next = dead_maps;
+    dead_maps = m;
+    pthread_mutex_unlock(&dead_mu);
+#else
     sm_allocator al = m->alloc;
     al.free(al.ctx, m->raw, m->raw_size);
+#endif
     return SM_OK;
 }
 
@@ -612,6 +638,7 @@ int sm_destroy(sm_map *m) {
 size_t sm_len(sm_map *m) {
     if (!m)
         return 0;
+    SM_DEBUG_CHECK_RET(m, 0);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return 0;
@@ -628,6 +655,7 @@ size_t sm_len(sm_map *m) {
 int sm_pin(sm_map *m) {
     if (!m)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return SM_ENOMEM;
@@ -638,9 +666,10 @@ int sm_pin(sm_map *m) {
 int sm_unpin(sm_map *m) {
     if (!m)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__tls_thr;
     if (!thr || thr->nest == 0)
-        return SM_EMISUSE;
+        return SM_MISUSE("sm_unpin", "the thread holds no pin");
     sm__unpin(thr);
     return SM_OK;
 }

@@ -8,6 +8,7 @@ static uint64_t clamp(int64_t v) { return v > 0 ? (uint64_t)v : 0; }
 int sm_get_stats(sm_map *m, sm_stats *out, size_t size) {
     if (!m || !out || size < offsetof(sm_stats, capacity))
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return SM_ENOMEM;

@@ -25,6 +25,22 @@ const char *sm_errname(int status) {
     return "SM_UNKNOWN";
 }
 
+#if defined(SM_DEBUG) && SM_DEBUG
+#include <stdio.h>
+
+int sm__misuse(const char *fn, const char *what) {
+    fprintf(stderr, "stillmap: misuse in %s: %s\n", fn, what);
+    return SM_EMISUSE;
+}
+
+int sm__check_map(const sm_map *m, const char *fn) {
+    if (!m || m->magic == SM_MAGIC)
+        return 0;
+    return sm__misuse(fn, m->magic == SM_MAGIC_DEAD ? "map used after sm_destroy"
+                                                    : "not a stillmap map (bad magic)");
+}
+#endif
+
 void sm_options_init(sm_options *opt) {
     if (!opt)
         return;

@@ -271,6 +271,7 @@ void sm__destroy_tables(sm_map *m) {
 int sm_clear(sm_map *m) {
     if (!m)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return SM_ENOMEM;
@@ -316,11 +317,14 @@ int sm_trim(sm_map *m, size_t *released) {
         *released = 0;
     if (!m)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     sm__thr *thr = sm__thr_get();
     if (!thr)
         return SM_ENOMEM;
-    if (thr->nest > 0 || sm__on_reclaimer())
-        return SM_EMISUSE;
+    if (thr->nest > 0)
+        return SM_MISUSE("sm_trim", "called while the thread holds a pin");
+    if (sm__on_reclaimer())
+        return SM_MISUSE("sm_trim", "called from a removal hook (it would wait for itself)");
     int64_t before = held_bytes(m, thr);
     int rc = SM_OK;
     sm__pin(thr);
@@ -348,6 +352,7 @@ int sm_trim(sm_map *m, size_t *released) {
 int sm_reserve(sm_map *m, size_t n) {
     if (!m)
         return SM_EINVAL;
+    SM_DEBUG_CHECK(m);
     if (n > ((size_t)1 << 40))
         return SM_EINVAL;
     sm__thr *thr = sm__thr_get();
