@@ -425,11 +425,11 @@ __attribute__((noinline)) static int get_u64_slow(sm_map *m, uint64_t key, uint6
 }
 
 /*
- * The u64 lookup's fast path: an unpinned thread, the key's home bucket
- * read once with no writer in it, no transition touching it, and at most
- * one tag candidate.  This is the same protocol as sm__table_lookup (S1,
- * S2, O1), specialised so that the common case is short and keeps more
- * lookups in flight in the CPU; anything else takes the general path.
+ * The u64 lookup's fast path: an unpinned thread and a chain with no
+ * writer removing a key from it and no transition touching it.  This is
+ * the protocol of sm__table_lookup (S1, S2, O1) written out for u64 keys
+ * so that the common case stays short and more lookups stay in flight in
+ * the CPU; anything unusual takes the general path.
  */
 int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
     SM_DEBUG_CHECK(m);
@@ -437,29 +437,39 @@ int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
     if (SM_UNLIKELY(!m || m->kind != SM_KEY_U64 || !thr || thr->nest))
         return get_u64_slow(m, key, val);
     uint64_t h = sm__hash_u64(m, key);
+    uint8_t tag = sm__tag_of(h);
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
-    sm__bucket *b = &t->b[h & t->mask];
-    uint32_t s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
-    uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
-    uint32_t ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
-    uint32_t c = sm__meta_match(meta, sm__tag_of(h));
+    size_t i = h & t->mask;
     int rc = -1;
     uint64_t v = 0;
-    if (c) {
-        int s = sm__first_slot(c);
-        if ((c & (c - 1)) == 0 &&
-            atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed) == key) {
-            v = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);
-            rc = SM_OK;
+    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+        sm__bucket *b = &t->b[i];
+        uint32_t s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
+        uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
+        uint32_t ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
+        int found = 0;
+        for (uint32_t c = sm__meta_match(meta, tag); c; c &= c - 1) {
+            int s = sm__first_slot(c);
+            if (atomic_load_explicit(&b->slot[s].xkey, memory_order_relaxed) == key) {
+                v = atomic_load_explicit(&b->slot[s].xval, memory_order_acquire);
+                found = 1;
+                break;
+            }
         }
-    } else if (ovf == 0) {
-        rc = SM_NOTFOUND;
+        SM_FENCE_ACQ();
+        if (SM_UNLIKELY((s1 & 1) || (SM_META_FLAGS(meta) & SM_MOVED) ||
+                        atomic_load_explicit(&b->xseq, memory_order_relaxed) != s1))
+            break; /* rc stays -1: general path */
+        if (found) {
+            rc = SM_OK;
+            break;
+        }
+        if (ovf == 0) {
+            rc = SM_NOTFOUND;
+            break;
+        }
     }
-    SM_FENCE_ACQ();
-    if (SM_UNLIKELY((s1 & 1) || (SM_META_FLAGS(meta) & SM_MOVED) ||
-                    atomic_load_explicit(&b->xseq, memory_order_relaxed) != s1))
-        rc = -1;
     sm__unpin(thr);
     if (SM_UNLIKELY(rc < 0))
         return get_u64_slow(m, key, val);
