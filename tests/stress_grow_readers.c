@@ -207,7 +207,8 @@ static void one_walk(shared *sh, walk_ctx *c, uint64_t *before) {
             if (!c->seen[j * W + w])
                 FAIL("walk: key index %llu (published before the walk) not "
                      "visited", (unsigned long long)(j * W + w));
-    qsort(c->churn, c->nchurn, sizeof(uint64_t), cmp_u64);
+    if (c->nchurn > 1)
+        qsort(c->churn, c->nchurn, sizeof(uint64_t), cmp_u64);
     for (size_t k = 1; k < c->nchurn; k++)
         if (c->churn[k] == c->churn[k - 1])
             FAIL("walk: churn key index %llu visited twice",

@@ -12,8 +12,8 @@
  *
  *   test_model [--seed N] [--ops N] [--n KEYS]
  *
- * --ops is per key kind (default 3,000,000 times SM_TEST_SCALE); --n is
- * the key space (default 20,000).  The seed is printed; a failure prints
+ * --ops is per key kind (default 3,000,000); --n is the key space
+ * (default 20,000); both are multiplied by SM_TEST_SCALE.  The seed is printed; a failure prints
  * the step number, so a run can be replayed with --seed.
  */
 #include "testutil.h"
@@ -148,7 +148,9 @@ static void run(sm_key_kind kind, uint64_t seed, long long nops, uint64_t nkeys)
     o.on_remove_ctx = &hk;
     tk_map t = tk_create(kind, &o);
 
-    const long long phase_len = 50000;
+    /* a phase is a few times the key space, so that it can fill or
+     * drain it */
+    const long long phase_len = (long long)nkeys * 5;
     const long long compare_every = 100000;
     uint64_t active = nkeys;
     int phase = 2;
@@ -158,10 +160,17 @@ static void run(sm_key_kind kind, uint64_t seed, long long nops, uint64_t nkeys)
     for (long long step = 0; step < nops; step++) {
         if (step % phase_len == 0) {
             /* new phase: direction (0 drain, 1 fill, 2 balanced) and the
-             * active key range */
-            phase = (int)tu_rng_below(&r, 3);
-            uint64_t pick = tu_rng_below(&r, 4);
-            active = pick == 0 ? 64 : pick == 1 ? nkeys / 8 : nkeys;
+             * active key range; every fourth pair of phases fills and then
+             * drains the whole key space, so the table grows and shrinks */
+            long long ph = step / phase_len;
+            if (ph % 8 == 6 || ph % 8 == 7) {
+                phase = ph % 8 == 6 ? 1 : 0;
+                active = nkeys;
+            } else {
+                phase = (int)tu_rng_below(&r, 3);
+                uint64_t pick = tu_rng_below(&r, 4);
+                active = pick == 0 ? 64 : pick == 1 ? nkeys / 8 : nkeys;
+            }
             if (active < 1)
                 active = 1;
         }
@@ -178,7 +187,7 @@ static void run(sm_key_kind kind, uint64_t seed, long long nops, uint64_t nkeys)
          * become deletes. */
         if (x >= 600 && x < 850 && phase == 1 && tu_rng_chance(&r, 7, 10))
             x = 200;
-        else if (x >= 200 && x < 500 && phase == 0 && tu_rng_chance(&r, 9, 10))
+        else if (x >= 200 && x < 600 && phase == 0 && tu_rng_chance(&r, 9, 10))
             x = 600;
 
         if (x < 200) {                                  /* get */
@@ -323,7 +332,7 @@ int main(int argc, char **argv) {
     tu_args a = {1, 20000, 3000000, 0, 0x5eed2024ull, 0};
     tu_parse_args(argc, argv, &a);
     long long nops = tu_scaled(a.ops, 200000);
-    uint64_t nkeys = (uint64_t)a.n;
+    uint64_t nkeys = (uint64_t)tu_scaled(a.n, 2000);
     printf("test_model (scale %.3g): seed %llu (replay with --seed %llu)\n",
            tu_scale(), a.seed, a.seed);
     run(SM_KEY_U64, a.seed, nops, nkeys);
