@@ -73,6 +73,9 @@ static int g_stop = 0;        /* under g_mu */
 static int g_kicked = 0;      /* under g_mu */
 static unsigned g_refs = 0;   /* live maps, under g_mu */
 static uint64_t g_barrier_gen = 0;  /* barriers completed, under g_mu */
+/* Held by the reclaimer for the duration of a pass, so that fork() (whose
+ * prepare handler takes it) never copies a half-updated pending list. */
+static pthread_mutex_t g_pass_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Registry of live maps, for background migration help. */
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -92,9 +95,13 @@ static int membarrier_call(int cmd) {
 }
 
 static void thr_exit(void *arg);
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
 
 static void once_init(void) {
     pthread_key_create(&g_key, thr_exit);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 #if defined(__linux__) && !defined(SM_TSAN)
     int cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
     if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
@@ -179,8 +186,12 @@ void sm__retire(sm__thr *t, sm__retired *node, sm__reclaim_fn fn) {
                                                     memory_order_relaxed));
 }
 
+static int ensure_running(void);
+
 void sm__ebr_kick(void) {
     pthread_mutex_lock(&g_mu);
+    if (g_refs)
+        ensure_running();
     g_kicked = 1;
     pthread_cond_signal(&g_cv);
     pthread_mutex_unlock(&g_mu);
@@ -287,8 +298,10 @@ static void *reclaimer_main(void *arg) {
     while (!g_stop) {
         g_kicked = 0;
         pthread_mutex_unlock(&g_mu);
+        pthread_mutex_lock(&g_pass_mu);
         pass();
         help_migrations();
+        pthread_mutex_unlock(&g_pass_mu);
         pthread_mutex_lock(&g_mu);
         g_barrier_gen++;
         pthread_cond_broadcast(&g_done);
@@ -309,21 +322,59 @@ static void *reclaimer_main(void *arg) {
     return NULL;
 }
 
+/* Start the reclaimer if it is not running.  Under g_mu. */
+static int ensure_running(void) {
+    if (g_running)
+        return 0;
+    g_stop = 0;
+    if (pthread_create(&g_thread, NULL, reclaimer_main, NULL) != 0)
+        return SM_ENOMEM;
+    g_running = 1;
+    return 0;
+}
+
 int sm__ebr_acquire(void) {
     pthread_once(&g_once, once_init);
     pthread_mutex_lock(&g_mu);
-    int rc = 0;
-    if (!g_running) {
-        g_stop = 0;
-        if (pthread_create(&g_thread, NULL, reclaimer_main, NULL) != 0)
-            rc = SM_ENOMEM;
-        else
-            g_running = 1;
-    }
+    int rc = ensure_running();
     if (rc == 0)
         g_refs++;
     pthread_mutex_unlock(&g_mu);
     return rc;
+}
+
+/* ---- fork ----------------------------------------------------------------
+ * The child of fork() has only the forking thread.  The handlers take the
+ * reclaimer's locks around the fork so that its state is consistent, and
+ * in the child forget every other thread (they cannot be pinned any more)
+ * and restart the reclaimer on demand.  A removal hook must not fork. */
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&g_pass_mu);
+    pthread_mutex_lock(&g_mu);
+    pthread_mutex_lock(&g_reg_mu);
+}
+
+static void fork_parent(void) {
+    pthread_mutex_unlock(&g_reg_mu);
+    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_pass_mu);
+}
+
+static void fork_child(void) {
+    for (sm__thr *t = atomic_load_explicit(&g_threads, memory_order_acquire); t; t = t->next) {
+        if (t == sm__tls_thr)
+            continue;
+        t->nest = 0;
+        atomic_store_explicit(&t->xepoch, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->xused, 0, memory_order_relaxed);
+    }
+    g_running = 0; /* the thread did not survive; ensure_running restarts it */
+    pthread_cond_init(&g_cv, NULL);
+    pthread_cond_init(&g_done, NULL);
+    pthread_mutex_unlock(&g_reg_mu);
+    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_pass_mu);
 }
 
 void sm__ebr_release(void) {
@@ -359,6 +410,7 @@ void sm__ebr_barrier(void) {
     }
     sm__retire(t, &b.r, barrier_reclaim);
     pthread_mutex_lock(&g_mu);
+    ensure_running();
     while (!atomic_load_explicit(&b.xdone, memory_order_acquire)) {
         g_kicked = 1;
         pthread_cond_signal(&g_cv);
