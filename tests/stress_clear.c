@@ -15,7 +15,10 @@
  *     the key started, then no clear can have come in between: the key
  *     still holds that value and the call's outcome is exact;
  *   - otherwise the key holds that value or is absent (cleared), and the
- *     outcome must be one of the two.
+ *     outcome must be one of the two;
+ *   - if more clears are done, read before a call starts, than had been
+ *     started, read after the call that last stored or saw the key
+ *     returned, then a whole clear came in between: the key is absent.
  * Readers check that every value they see belongs to the key it was
  * found under (values encode their owner and key).
  *
@@ -57,9 +60,10 @@ typedef struct writer {
     unsigned char *present;
     uint64_t *val;
     uint64_t *dw;                /* clears done before the store began */
+    uint64_t *se;                /* clears started when it had returned */
     unsigned char *stored;       /* per seq: the value entered the map */
     uint64_t next_seq;
-    long long done_ops, uncertain, cleared_seen;
+    long long done_ops, uncertain, cleared_seen, surely_cleared;
 } writer;
 
 static void hook(void *ctx, uint64_t v, sm_reason why) {
@@ -79,11 +83,19 @@ static uint64_t fresh(writer *w, uint64_t j) {
     return ((uint64_t)w->id << 56) | (s << 24) | j;
 }
 
-static void stored(writer *w, uint64_t j, uint64_t v, uint64_t d_pre) {
+static void stored(writer *w, uint64_t j, uint64_t v, uint64_t d_pre,
+                   uint64_t s_post) {
     w->stored[V_SEQ(v)] = 1;
     w->present[j] = 1;
     w->val[j] = v;
     w->dw[j] = d_pre;
+    w->se[j] = s_post;
+}
+
+/* The call saw the key present. */
+static void seen(writer *w, uint64_t j, uint64_t d_pre, uint64_t s_post) {
+    w->dw[j] = d_pre;
+    w->se[j] = s_post;
 }
 
 #define STATUS_IS(s, a, b) ((s) == (a) || (s) == (b))
@@ -97,13 +109,19 @@ static void *writer_main(void *p) {
         if ((step & 1023) == 0 && sh->deadline > 0 && tu_now_s() > sh->deadline)
             break;
         uint64_t j = tu_rng_below(&r, sh->per), i = base + j;
-        const int P = w->present[j];
-        const uint64_t cur = w->val[j];
         uint64_t x = tu_rng_below(&r, 100);
         uint64_t nv = fresh(w, j), a = 0;
         tu_context("writer %d step %lld op %llu key index %llu", w->id, step,
                    (unsigned long long)x, (unsigned long long)i);
         uint64_t d_pre = atomic_load(&sh->done);
+        if (w->present[j] && d_pre > w->se[j]) {
+            /* a clear started after the key was last stored or seen and
+             * has returned: the key is gone */
+            w->present[j] = 0;
+            w->surely_cleared++;
+        }
+        const int P = w->present[j];
+        const uint64_t cur = w->val[j];
         int s;
         if (x < 25) {
             s = tk_get(&sh->t, i, &a);
@@ -142,14 +160,14 @@ static void *writer_main(void *p) {
             }
             if (s == SM_OK) {
                 ASSERT_EQ(a, cur);
-                w->dw[j] = d_pre;
+                seen(w, j, d_pre, s_post);
             } else {
                 w->cleared_seen += P;
                 w->present[j] = 0;
             }
         } else if (x < 45) {                            /* put */
             ASSERT_OK(s);
-            stored(w, j, nv, d_pre);
+            stored(w, j, nv, d_pre, s_post);
         } else if (x < 55) {                            /* load_or_store */
             if (certain) {
                 ASSERT_STATUS(s, SM_EXISTS);
@@ -161,10 +179,10 @@ static void *writer_main(void *p) {
             if (s == SM_OK) {
                 ASSERT_EQ(a, nv);
                 w->cleared_seen += P;
-                stored(w, j, nv, d_pre);
+                stored(w, j, nv, d_pre, s_post);
             } else {
                 ASSERT_EQ(a, cur);
-                w->dw[j] = d_pre;
+                seen(w, j, d_pre, s_post);
             }
         } else if (x < 62) {                            /* swap */
             if (certain) {
@@ -178,7 +196,7 @@ static void *writer_main(void *p) {
                 ASSERT_EQ(a, cur);
             else
                 w->cleared_seen += P;
-            stored(w, j, nv, d_pre);
+            stored(w, j, nv, d_pre, s_post);
         } else if (x < 76) {                            /* cas */
             int right = x < 72 && P;
             if (!P) {
@@ -189,9 +207,9 @@ static void *writer_main(void *p) {
                 ASSERT_STATUS2(s, right ? SM_OK : SM_MISMATCH, SM_NOTFOUND);
             }
             if (s == SM_OK) {
-                stored(w, j, nv, d_pre);
+                stored(w, j, nv, d_pre, s_post);
             } else if (s == SM_MISMATCH) {
-                w->dw[j] = d_pre;
+                seen(w, j, d_pre, s_post);
             } else {
                 w->cleared_seen += P;
                 w->present[j] = 0;
@@ -208,7 +226,7 @@ static void *writer_main(void *p) {
             if (s == SM_OK && x >= 86 && x < 93)
                 ASSERT_EQ(a, cur);
             if (s == SM_MISMATCH) {
-                w->dw[j] = d_pre;
+                seen(w, j, d_pre, s_post);
             } else {
                 if (s == SM_NOTFOUND)
                     w->cleared_seen += P;
@@ -337,8 +355,9 @@ static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, long long ops,
         w->present = (unsigned char *)calloc(sh.per, 1);
         w->val = (uint64_t *)calloc(sh.per, sizeof(uint64_t));
         w->dw = (uint64_t *)calloc(sh.per, sizeof(uint64_t));
+        w->se = (uint64_t *)calloc(sh.per, sizeof(uint64_t));
         w->stored = (unsigned char *)calloc(sh.seqs, 1);
-        ASSERT_TRUE(w->present && w->val && w->dw && w->stored);
+        ASSERT_TRUE(w->present && w->val && w->dw && w->se && w->stored);
     }
     pthread_t clearer;
     for (int k = 0; k < sh.nwriters; k++)
@@ -357,18 +376,19 @@ static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, long long ops,
 
     /* quiet: each key holds its last value or was cleared */
     uint64_t present = 0;
-    long long done_ops = 0, uncertain = 0, cleared_seen = 0;
-    uint64_t s_now = atomic_load(&sh.started);
+    long long done_ops = 0, uncertain = 0, cleared_seen = 0, surely = 0;
+    uint64_t s_now = atomic_load(&sh.started), d_now = atomic_load(&sh.done);
     for (int k = 0; k < sh.nwriters; k++) {
         writer *w = &ws[k];
         done_ops += w->done_ops;
         uncertain += w->uncertain;
         cleared_seen += w->cleared_seen;
+        surely += w->surely_cleared;
         for (uint64_t j = 0; j < sh.per; j++) {
             uint64_t i = (uint64_t)k * sh.per + j, v = 0;
             tu_context("final check, key index %llu", (unsigned long long)i);
             int s = tk_get(&sh.t, i, &v);
-            if (!w->present[j]) {
+            if (!w->present[j] || d_now > w->se[j]) {
                 ASSERT_STATUS(s, SM_NOTFOUND);
             } else if (s_now == w->dw[j]) {
                 ASSERT_OK(s);
@@ -404,10 +424,10 @@ static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, long long ops,
         }
     }
     printf("    ok: %lld writer operations (%lld with the key possibly "
-           "cleared, %lld found cleared), %llu reads, %llu walks, %llu "
-           "clears, %llu values stored and removed\n", done_ops, uncertain,
-           cleared_seen, atomic_load(&sh.reads), atomic_load(&sh.walks),
-           atomic_load(&sh.done), entered);
+           "cleared, %lld found cleared, %lld surely cleared), %llu reads, "
+           "%llu walks, %llu clears, %llu values stored and removed\n",
+           done_ops, uncertain, cleared_seen, surely, atomic_load(&sh.reads),
+           atomic_load(&sh.walks), atomic_load(&sh.done), entered);
     fflush(stdout);
     /* the run must have exercised the uncertain paths */
     ASSERT_GT(atomic_load(&sh.done), 0);
@@ -415,6 +435,7 @@ static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, long long ops,
         free(ws[k].present);
         free(ws[k].val);
         free(ws[k].dw);
+        free(ws[k].se);
         free(ws[k].stored);
     }
     free(ws);
