@@ -12,7 +12,11 @@
  * but the last, SM_REMOVED_DESTROY for the last.  --ops is the number of
  * rounds.  Both key kinds.
  *
- *   stress_load_or_store [--threads N] [--n KEYS] [--ops ROUNDS] [--seed S]
+ *   stress_load_or_store [--threads N] [--n KEYS] [--ops ROUNDS]
+ *                        [--seconds CAP] [--seed S]
+ *
+ * n and the rounds are multiplied by SM_TEST_SCALE; --seconds (default
+ * none) makes the round that starts after it the last.
  */
 #include "testutil.h"
 #include "testkeys.h"
@@ -72,7 +76,8 @@ static void *worker_main(void *p) {
 }
 
 static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, int rounds,
-                uint64_t seed) {
+                uint64_t seed, double seconds) {
+    double deadline = seconds > 0 ? tu_now_s() + seconds : 0;
     printf("  %s keys: %d threads, %llu keys, %d rounds\n", tu_kind_name(kind),
            nthreads, (unsigned long long)nkeys, rounds);
     fflush(stdout);
@@ -106,6 +111,8 @@ static void run(sm_key_kind kind, int nthreads, uint64_t nkeys, int rounds,
     uint64_t *wins = (uint64_t *)calloc((size_t)nthreads, sizeof(uint64_t));
     ASSERT_TRUE(wins != NULL);
     for (int round = 0; round < rounds; round++) {
+        if (round > 0 && deadline > 0 && tu_now_s() > deadline)
+            rounds = sh.rounds = round + 1;   /* this one is the last */
         sh.round = round;
         tu_barrier_wait(&sh.go);       /* the race */
         tu_barrier_wait(&sh.done);
@@ -168,8 +175,8 @@ int main(int argc, char **argv) {
     uint64_t n = (uint64_t)tu_scaled(a.n, 1000);
     int rounds = (int)tu_scaled(a.ops, 3);
     printf("stress_load_or_store (scale %.3g), seed %llu\n", tu_scale(), a.seed);
-    run(SM_KEY_U64, a.threads, n, rounds, a.seed);
-    run(SM_KEY_BYTES, a.threads, n, rounds, a.seed + 1);
+    run(SM_KEY_U64, a.threads, n, rounds, a.seed, a.seconds);
+    run(SM_KEY_BYTES, a.threads, n, rounds, a.seed + 1, a.seconds);
     printf("stress_load_or_store: all passed\n");
     return 0;
 }
