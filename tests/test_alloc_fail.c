@@ -3,7 +3,7 @@
  *
  * A scripted workload (create; inserts that force growth; overwrites and
  * deletes with a removal hook, so hook records are allocated; clear;
- * reserve; shrink; pins; destroy) runs once per k = 1, 2, 3, ... with the
+ * reserve; shrink; trim; pins; destroy) runs once per k = 1, 2, 3, ... with the
  * k-th allocation of the run failing.  For every call:
  *
  *   - SM_ENOMEM is only returned when a failure was injected, the map
@@ -27,12 +27,12 @@
 
 enum op {
     OP_PUT, OP_LOS, OP_SWAP, OP_CAS, OP_DEL, OP_LAD, OP_CAD, OP_CLEAR,
-    OP_RESERVE, OP_FOREACH, OP_PIN, OP_UNPIN, OP_COUNT
+    OP_RESERVE, OP_TRIM, OP_FOREACH, OP_PIN, OP_UNPIN, OP_COUNT
 };
 
 static const char *op_name[OP_COUNT] = {
     "put", "load_or_store", "swap", "cas", "delete", "load_and_delete",
-    "cad", "clear", "reserve", "for_each", "pin", "unpin"};
+    "cad", "clear", "reserve", "trim", "for_each", "pin", "unpin"};
 
 typedef struct model {
     uint64_t nkeys;
@@ -147,6 +147,7 @@ static int exec(run_state *rs, enum op op, uint64_t i, uint64_t a, uint64_t b,
     case OP_CAD: return tk_cad(&rs->t, i, a);
     case OP_CLEAR: return sm_clear(rs->t.m);
     case OP_RESERVE: return sm_reserve(rs->t.m, (size_t)a);
+    case OP_TRIM: return sm_trim(rs->t.m, NULL);
     case OP_FOREACH: {
         memset(rs->seen, 0, rs->md.nkeys);
         cmp_ctx c = {rs, 0};
@@ -226,6 +227,7 @@ static void apply(run_state *rs, enum op op, uint64_t i, uint64_t a, uint64_t b,
         model_clear(md, SM_REMOVED_CLEAR);
         break;
     case OP_RESERVE:
+    case OP_TRIM:
     case OP_FOREACH:
     case OP_PIN:
     case OP_UNPIN:
@@ -329,15 +331,27 @@ static long long script(sm_key_kind kind, uint64_t n, long long fail_at) {
     call(&rs, OP_CLEAR, 0, 0, 0);
     for (uint64_t i = 0; i < n / 2; i++)
         call(&rs, OP_PUT, i, i * 3, 0);
-    call(&rs, OP_RESERVE, 0, 4 * n, 0);
     for (uint64_t i = n; i < 3 * n; i++)
         call(&rs, OP_LOS, i, i, 0);
     /* delete most: the periodic check shrinks the table */
     for (uint64_t i = 0; i < 3 * n; i++)
         if (i % 16)
             call(&rs, OP_LAD, i, 0, 0);
+    call(&rs, OP_TRIM, 0, 0, 0);
     for (uint64_t i = 0; i < 3 * n; i += 16)
         call(&rs, OP_SWAP, i, i + 7, 0);
+    call(&rs, OP_CLEAR, 0, 0, 0);
+    /* three quarters deleted: too full for the periodic shrink, so the
+     * trim has a smaller table to allocate */
+    for (uint64_t i = 0; i < 2 * n; i++)
+        call(&rs, OP_PUT, i, i + 5, 0);
+    for (uint64_t i = 0; i < 2 * n; i++)
+        if (i % 4)
+            call(&rs, OP_DEL, i, 0, 0);
+    call(&rs, OP_TRIM, 0, 0, 0);
+    call(&rs, OP_RESERVE, 0, 4 * n, 0);
+    for (uint64_t i = 2 * n; i < 3 * n; i++)
+        call(&rs, OP_LOS, i, i, 0);
     call(&rs, OP_PIN, 0, 0, 0);
     call(&rs, OP_DEL, 0, 0, 0);
     call(&rs, OP_PUT, 16, 1, 0);

@@ -42,6 +42,7 @@ typedef struct hook_log {
     tk_map t;
     atomic_int destroy_tried;
     atomic_int destroy_rc;
+    atomic_int trim_rc;
     atomic_int reentrant_bad;
 } hook_log;
 
@@ -51,6 +52,7 @@ static void log_init(hook_log *l) {
     atomic_init(&l->count, 0);
     atomic_init(&l->destroy_tried, 0);
     atomic_init(&l->destroy_rc, 0);
+    atomic_init(&l->trim_rc, 0);
     atomic_init(&l->reentrant_bad, 0);
 }
 
@@ -68,8 +70,10 @@ static void log_hook(void *ctx, uint64_t value, sm_reason reason) {
         if (tk_get(&l->t, REENTRANT_BASE + value, &v) != SM_OK ||
             v != value + REENTRANT_LIMIT)
             atomic_fetch_add(&l->reentrant_bad, 1);
-        if (atomic_exchange(&l->destroy_tried, 1) == 0)
+        if (atomic_exchange(&l->destroy_tried, 1) == 0) {
             atomic_store(&l->destroy_rc, sm_destroy(l->t.m));
+            atomic_store(&l->trim_rc, sm_trim(l->t.m, NULL));
+        }
     }
     pthread_mutex_lock(&l->mu);
     if (l->n < LOG_CAP)
@@ -1113,8 +1117,8 @@ static void test_hooks(sm_key_kind kind) {
     pthread_mutex_destroy(&lg.mu);
 }
 
-/* A hook calls back into its own map: reads, a put, and sm_destroy,
- * which must be refused. */
+/* A hook calls back into its own map: reads, a put, and sm_destroy and
+ * sm_trim, which must be refused. */
 static void test_hooks_reentrant(sm_key_kind kind) {
     static hook_log lg;
     log_init(&lg);
@@ -1137,6 +1141,7 @@ static void test_hooks_reentrant(sm_key_kind kind) {
              (unsigned long long)n);
     ASSERT_EQ(atomic_load(&lg.destroy_tried), 1);
     ASSERT_STATUS(atomic_load(&lg.destroy_rc), SM_EMISUSE);
+    ASSERT_STATUS(atomic_load(&lg.trim_rc), SM_EMISUSE);
     ASSERT_EQ(atomic_load(&lg.reentrant_bad), 0);
     ASSERT_EQ(sm_len(t.m), n);
     for (uint64_t i = 0; i < n; i++) {
@@ -1294,6 +1299,99 @@ static void test_reserve(sm_key_kind kind) {
 }
 
 /* ---------------------------------------------------------------------
+ * sm_trim: finish resizes, shrink to fit, free what was retired (hooks
+ * called before it returns)
+ * ------------------------------------------------------------------- */
+static void test_trim(sm_key_kind kind) {
+    tu_alloc al;
+    tu_alloc_init(&al);
+    tu_hooks hk;
+    tu_hooks_init(&hk);
+    sm_options o;
+    sm_options_init(&o);
+    o.allocator = &al.base;
+    o.on_remove = tu_hooks_fn;
+    o.on_remove_ctx = &hk;
+    tk_map t = tk_create(kind, &o);
+    size_t rel = 12345;
+    ASSERT_OK(sm_trim(t.m, &rel));          /* empty map */
+    ASSERT_OK(sm_trim(t.m, NULL));
+
+    const uint64_t n = (uint64_t)tu_scaled(100000, 20000);
+    for (uint64_t i = 0; i < n; i++)
+        ASSERT_OK(tk_put(&t, i, val_of(i)));
+    sm_stats s1 = settled_stats(t.m);
+    uint64_t deleted = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (i % 50) {
+            ASSERT_OK(tk_del(&t, i));
+            deleted++;
+        }
+    const uint64_t left = n - deleted;
+    long long a0 = atomic_load(&al.outstanding_bytes);
+    rel = 0;
+    ASSERT_OK(sm_trim(t.m, &rel));
+    /* on return: no resize running, nothing pending, every hook called */
+    sm_stats st = tu_stats(t.m);
+    ASSERT_EQ(st.transition_in_progress, 0);
+    ASSERT_EQ(st.pending_reclaim_objects, 0);
+    ASSERT_EQ(st.pending_reclaim_bytes, 0);
+    ASSERT_EQ(atomic_load(&hk.by_reason[SM_REMOVED_DELETE]), deleted);
+    ASSERT_EQ(st.hooks_called_total, deleted);
+    ASSERT_EQ(st.entries, left);
+    /* shrunk to fit: load at most 7/10, and not much emptier than that */
+    if ((double)st.entries > 0.7 * (double)st.capacity)
+        FAIL("after sm_trim: %llu entries in %llu slots",
+             (unsigned long long)st.entries, (unsigned long long)st.capacity);
+    ASSERT_LE(st.capacity, 4 * st.entries + 64);
+    ASSERT_LT(st.capacity, s1.capacity);
+    ASSERT_GT(rel, 0);
+    ASSERT_LE(rel, (unsigned long long)a0);
+    ASSERT_LT(atomic_load(&al.outstanding_bytes), a0);
+    for (uint64_t i = 0; i < n; i++) {
+        if (i % 50 == 0)
+            expect_val(&t, i, val_of(i));
+        else
+            expect_absent(&t, i);
+    }
+
+    /* never below the reserve floor */
+    ASSERT_OK(sm_reserve(t.m, 10000));
+    ASSERT_OK(sm_trim(t.m, NULL));
+    st = tu_stats(t.m);
+    ASSERT_GE(st.capacity, 10000);
+    ASSERT_EQ(st.entries, left);
+
+    /* a running resize is completed */
+    for (uint64_t i = n; i < n + 30000; i++)
+        ASSERT_OK(tk_put(&t, i, i));
+    ASSERT_OK(sm_trim(t.m, NULL));
+    st = tu_stats(t.m);
+    ASSERT_EQ(st.transition_in_progress, 0);
+    ASSERT_EQ(st.entries, left + 30000);
+    ASSERT_GE(st.capacity, left + 30000);
+
+    /* refused while pinned; nothing changes */
+    ASSERT_OK(sm_pin(t.m));
+    ASSERT_STATUS(sm_trim(t.m, &rel), SM_EMISUSE);
+    ASSERT_OK(sm_unpin(t.m));
+    ASSERT_EQ(sm_len(t.m), left + 30000);
+
+    /* after a clear, trim returns once the cleared values' hooks ran */
+    ASSERT_OK(sm_clear(t.m));
+    ASSERT_OK(sm_trim(t.m, NULL));
+    ASSERT_EQ(atomic_load(&hk.by_reason[SM_REMOVED_CLEAR]), left + 30000);
+    st = tu_stats(t.m);
+    ASSERT_EQ(st.pending_reclaim_objects, 0);
+    ASSERT_EQ(st.entry_bytes, 0);
+    ASSERT_OK(sm_destroy(t.m));
+    ASSERT_EQ(atomic_load(&hk.by_reason[SM_REMOVED_DESTROY]), 0);
+    ASSERT_EQ(atomic_load(&hk.by_reason[SM_REMOVED_REPLACE]), 0);
+    ASSERT_EQ(tu_alloc_outstanding(&al), 0);
+    ASSERT_EQ(atomic_load(&al.bad_frees), 0);
+}
+
+/* ---------------------------------------------------------------------
  * Short-lived threads, and everything freed on destroy
  * ------------------------------------------------------------------- */
 typedef struct short_arg {
@@ -1381,6 +1479,7 @@ int main(void) {
         RUN(test_hooks(kind));
         RUN(test_hooks_reentrant(kind));
         RUN(test_reserve(kind));
+        RUN(test_trim(kind));
         RUN(test_thread_exit(kind));
         RUN(test_grow_shrink(kind));
     }

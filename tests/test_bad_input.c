@@ -63,6 +63,9 @@ static void test_null_map(void) {
      * no pin is also SM_EMISUSE.  Either is a refusal. */
     ASSERT_STATUS2(sm_unpin(NULL), SM_EINVAL, SM_EMISUSE);
     ASSERT_STATUS(sm_get_stats(NULL, &st, sizeof st), SM_EINVAL);
+    size_t rel = 99;
+    ASSERT_STATUS(sm_trim(NULL, &rel), SM_EINVAL);
+    ASSERT_STATUS(sm_trim(NULL, NULL), SM_EINVAL);
     ASSERT_EQ(sm_len(NULL), 0);
     ASSERT_OK(sm_destroy(NULL));
     /* NULL output pointer of sm_create */
@@ -311,7 +314,15 @@ static void test_destroy_pinned(sm_key_kind kind) {
     /* a pin taken through another map is a pin all the same */
     ASSERT_OK(sm_pin(other.m));
     ASSERT_STATUS(sm_destroy(t.m), SM_EMISUSE);
+    ASSERT_STATUS(sm_trim(t.m, NULL), SM_EMISUSE);
     ASSERT_OK(sm_unpin(other.m));
+    check_unchanged(&t);
+
+    /* sm_trim refuses a pinned thread too */
+    ASSERT_OK(sm_pin(t.m));
+    size_t rel = 0;
+    ASSERT_STATUS(sm_trim(t.m, &rel), SM_EMISUSE);
+    ASSERT_OK(sm_unpin(t.m));
     check_unchanged(&t);
 
     /* for_each's callback runs pinned */
@@ -348,6 +359,25 @@ static void test_misc(void) {
     }
 }
 
+#if defined(SM_DEBUG) && SM_DEBUG
+/* Debug builds catch a map used after sm_destroy. */
+static void test_debug_use_after_destroy(void) {
+    sm_map *m = NULL;
+    uint64_t v = 0;
+    ASSERT_OK(sm_create(NULL, &m));
+    ASSERT_OK(sm_put_u64(m, 1, 2));
+    ASSERT_OK(sm_destroy(m));
+    ASSERT_STATUS(sm_get_u64(m, 1, &v), SM_EMISUSE);
+    ASSERT_STATUS(sm_put_u64(m, 1, 3), SM_EMISUSE);
+    ASSERT_STATUS(sm_delete_u64(m, 1), SM_EMISUSE);
+    ASSERT_STATUS(sm_clear(m), SM_EMISUSE);
+    ASSERT_STATUS(sm_reserve(m, 10), SM_EMISUSE);
+    ASSERT_STATUS(sm_trim(m, NULL), SM_EMISUSE);
+    ASSERT_STATUS(sm_pin(m), SM_EMISUSE);
+    ASSERT_STATUS(sm_destroy(m), SM_EMISUSE);
+}
+#endif
+
 #define RUN(call)                                                            \
     do {                                                                     \
         printf("  %s\n", #call);                                             \
@@ -369,6 +399,9 @@ int main(void) {
     RUN(test_destroy_pinned(SM_KEY_U64));
     RUN(test_destroy_pinned(SM_KEY_BYTES));
     RUN(test_misc());
+#if defined(SM_DEBUG) && SM_DEBUG
+    RUN(test_debug_use_after_destroy());
+#endif
     printf("test_bad_input: all passed\n");
     return 0;
 }
