@@ -10,6 +10,11 @@
  *    "ops":..., "secs":..., "ops_per_s":..., "p50_ns":..., "p999_ns":...,
  *    "max_ns":..., "clock_ns":..., "rss_bytes":..., "rss_base_bytes":...,
  *    "ok":true|false}
+ * plus, for latency runs, "slow_ops" (ops over 50 us), "slow_preempted"
+ * (of those, ops during which the thread was involuntarily switched out)
+ * and "max_unpreempted_ns" (the max over the others, approximately the
+ * worst op the map itself caused); for T1/T10/T4, "rss_1s_bytes" (RSS one
+ * second after the timed loop) and "minflt" (T1/T10: page faults in it).
  * and a human-readable line to stderr.  Latency fields are null unless
  * --latency (T10 implies it).  rss_base_bytes is the RSS before the map
  * was created (key arrays already touched), so rss_bytes - rss_base_bytes
@@ -35,6 +40,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 static inline uint64_t value_of(uint64_t key)
 {
@@ -58,7 +64,10 @@ struct result {
     uint64_t ns;
     uint64_t p50, p999, max, clock_ns;
     int have_lat;
-    size_t rss_base, rss;
+    size_t rss_base, rss, rss_1s;
+    /* latency runs: ops slower than SLOW_NS, those during which the thread
+     * was involuntarily descheduled, the max of the others, page faults */
+    uint64_t slow, slow_preempted, max_clean, minflt;
     int ok;
     char why[160];
 };
@@ -193,17 +202,56 @@ static BU_NOINLINE size_t phase_put(const bench_adapter *ad, void *m,
     return errors;
 }
 
+/* An op slower than this is looked at: getrusage tells whether the thread
+ * was involuntarily switched out since the last look (then the time is
+ * most likely the scheduler's, not the map's; approximate: a short
+ * preemption during an earlier fast op is charged to the next slow op). */
+#define SLOW_NS 50000u
+
+static uint64_t invol_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (uint64_t)ru.ru_nivcsw;
+}
+
 static BU_NOINLINE size_t phase_put_timed(const bench_adapter *ad, void *m,
                                           const uint64_t *keys, size_t n,
-                                          uint64_t *lat)
+                                          uint64_t *lat, struct result *r)
 {
     size_t errors = 0;
+    uint64_t sw = invol_switches();
     for (size_t i = 0; i < n; i++) {
         uint64_t a = bu_now_ns();
         errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
-        lat[i] = bu_now_ns() - a;
+        uint64_t d = bu_now_ns() - a;
+        lat[i] = d;
+        if (BU_UNLIKELY(d > SLOW_NS)) {
+            uint64_t now_sw = invol_switches();
+            r->slow++;
+            if (now_sw != sw)
+                r->slow_preempted++;
+            else if (d > r->max_clean)
+                r->max_clean = d;
+            sw = now_sw;
+        }
     }
     return errors;
+}
+
+static uint64_t minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)ru.ru_minflt;
+}
+
+/* RSS one second later: what the map gives back by itself. */
+static size_t rss_after_1s(void)
+{
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    return bu_rss_bytes();
 }
 
 static BU_NOINLINE size_t phase_get(const bench_adapter *ad, void *m,
@@ -250,14 +298,17 @@ static void t_insert(const bench_adapter *ad, const struct cfg *c,
     void *m = create_or_die(ad);
     size_t errors = 0;
 
+    uint64_t f0 = minor_faults();
     uint64_t t0 = bu_now_ns();
     if (!lat)
         errors = phase_put(ad, m, keys, n);
     else
-        errors = phase_put_timed(ad, m, keys, n, lat);
+        errors = phase_put_timed(ad, m, keys, n, lat, r);
     r->ns = bu_now_ns() - t0;
+    r->minflt = minor_faults() - f0;
     r->ops = n;
     r->rss = bu_rss_bytes();
+    r->rss_1s = rss_after_1s();
 
     size_t wrong = 0;
     if (errors)
@@ -317,6 +368,8 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
     r->ns = bu_now_ns() - t0;
     r->ops = (uint64_t)n * (uint64_t)reps;
     r->rss = bu_rss_bytes();
+    if (which == '4')
+        r->rss_1s = rss_after_1s();
 
     if (errors)
         fail(r, "%zu errors (of %zu)", errors, n);
@@ -507,14 +560,22 @@ static void print_json(const struct cfg *c, const char *lib,
            secs > 0 ? (double)r->ops / secs : 0.0);
     if (r->have_lat)
         printf("\"p50_ns\":%llu,\"p999_ns\":%llu,\"max_ns\":%llu,"
-               "\"clock_ns\":%llu,",
+               "\"clock_ns\":%llu,\"slow_ops\":%llu,"
+               "\"slow_preempted\":%llu,\"max_unpreempted_ns\":%llu,",
                (unsigned long long)r->p50, (unsigned long long)r->p999,
-               (unsigned long long)r->max, (unsigned long long)r->clock_ns);
+               (unsigned long long)r->max, (unsigned long long)r->clock_ns,
+               (unsigned long long)r->slow,
+               (unsigned long long)r->slow_preempted,
+               (unsigned long long)(r->slow ? r->max_clean : r->max));
     else
         printf("\"p50_ns\":null,\"p999_ns\":null,\"max_ns\":null,"
                "\"clock_ns\":null,");
-    printf("\"rss_bytes\":%zu,\"rss_base_bytes\":%zu,\"ok\":%s",
-           r->rss, r->rss_base, r->ok ? "true" : "false");
+    printf("\"rss_bytes\":%zu,\"rss_base_bytes\":%zu,",
+           r->rss, r->rss_base);
+    if (r->rss_1s)
+        printf("\"rss_1s_bytes\":%zu,\"minflt\":%llu,", r->rss_1s,
+               (unsigned long long)r->minflt);
+    printf("\"ok\":%s", r->ok ? "true" : "false");
     if (!r->ok)
         printf(",\"error\":\"%s\"", r->why);
     printf("}\n");

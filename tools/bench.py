@@ -182,7 +182,8 @@ def summarise(results, libs, cases, header):
                 "run's p50 / p99.9 / max), microseconds; ratio = peer max / "
                 f"{base} max (>1: {base} better):", ""]
         cols = ["case"] + [f"{l} p50 / p99.9 / max" for l in libs] + \
-            [f"max {p}/{base}" for p in peers]
+            [f"max {p}/{base}" for p in peers] + \
+            [f"{l} max unpreempted (slow ops / preempted)" for l in libs]
         out.append("| " + " | ".join(cols) + " |")
         out.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
         for case in lat_cases:
@@ -200,9 +201,21 @@ def summarise(results, libs, cases, header):
                     row.append(f"{mx[p] / mx[base]:.2f}x")
                 else:
                     row.append("-")
+            for lib in libs:
+                g = [r for r in group(case, lib) if r.get("ok")]
+                mu = med([r.get("max_unpreempted_ns") for r in g])
+                so = med([r.get("slow_ops") for r in g])
+                sp = med([r.get("slow_preempted") for r in g])
+                row.append(f"{fmt_us(mu)} ({so if so is not None else '-'}"
+                           f" / {sp if sp is not None else '-'})")
             out.append("| " + " | ".join(row) + " |")
+        out += ["", "slow ops: inserts over 50 us; preempted: of those, the "
+                "ones during which the thread was involuntarily switched out "
+                "(getrusage); max unpreempted: the worst of the others, "
+                "approximately what the map itself cost (median over runs)."]
 
-    out += ["", "Map RSS (rss_bytes - rss_base_bytes, median), MB:", ""]
+    out += ["", "Map RSS (rss_bytes - rss_base_bytes, median), MB, right "
+            "after the timed loop / one second later:", ""]
     cols = ["case"] + libs
     out.append("| " + " | ".join(cols) + " |")
     out.append("|" + "|".join(["---"] + ["---:"] * len(libs)) + "|")
@@ -212,7 +225,12 @@ def summarise(results, libs, cases, header):
             g = [r for r in group(case, lib) if r.get("ok")]
             v = med([r["rss_bytes"] - r["rss_base_bytes"] for r in g
                      if "rss_bytes" in r])
-            row.append("-" if v is None else f"{v / 1e6:.1f}")
+            v1 = med([r["rss_1s_bytes"] - r["rss_base_bytes"] for r in g
+                      if "rss_1s_bytes" in r])
+            cell = "-" if v is None else f"{v / 1e6:.1f}"
+            if v1 is not None:
+                cell += f" / {v1 / 1e6:.1f}"
+            row.append(cell)
         out.append("| " + " | ".join(row) + " |")
 
     fails = [r for r in results if not r.get("ok")]
@@ -262,6 +280,7 @@ def cmd_suite(args):
               f"{runs} run(s) per (case, lib), each a fresh process; "
               f"medians shown")
     results = []
+    load0 = os.getloadavg()[0]
     with open(jpath, "w") as jf:
         for rnd in range(runs):
             order = libs[rnd % len(libs):] + libs[:rnd % len(libs)]
@@ -279,6 +298,8 @@ def cmd_suite(args):
                           f"{fmt_mops(ops):>8} Mops/s "
                           f"max={fmt_us(rec.get('max_ns'))}us {status}",
                           file=sys.stderr, flush=True)
+    header += (f"\n- load average (1 min) at start {load0:.2f}, at end "
+               f"{os.getloadavg()[0]:.2f}")
     text = summarise(results, libs, cases, header)
     with open(jpath[:-len(".jsonl")] + ".md", "w") as f:
         f.write(text)
@@ -366,7 +387,9 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: N=100000 (T10: 1M), 1 run")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--libs", default="stillmap,absl,urcu")
+    ap.add_argument("--libs", default="stillmap,absl",
+                    help="comma-separated; 'urcu' (cds_lfht) is opt-in: it "
+                    "sometimes stops resizing and then hits the timeout")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
     ap.add_argument("--bin", help="path of sm_bench / ebr_vs_urcu")
