@@ -4,7 +4,8 @@
  *
  * Writers (half of --threads) each own n/writers keys and run every
  * operation on them; readers (the other half) read all keys and walk the
- * map; one more thread calls sm_clear again and again.  The clearer
+ * map; one more thread calls sm_clear again and again (and sm_trim
+ * every 16th time).  The clearer
  * counts clears started (before the call) and done (after it returns).
  *
  * Invariants no linearization can break, checked on every writer call:
@@ -299,10 +300,13 @@ static void *reader_main(void *p) {
 static void *clearer_main(void *p) {
     shared *sh = (shared *)p;
     tu_rng r = tu_rng_make(sh->seed ^ 0xc1ea5ull);
+    unsigned long long k = 0;
     while (atomic_load(&sh->writers_left) > 0) {
         atomic_fetch_add(&sh->started, 1);
         ASSERT_OK(sm_clear(sh->t.m));
         atomic_fetch_add(&sh->done, 1);
+        if (++k % 16 == 0)
+            ASSERT_OK(sm_trim(sh->t.m, NULL));   /* changes no content */
         /* pacing only: let the map fill up a little between clears */
         tu_sleep_us(50 + (unsigned long)tu_rng_below(&r, 400));
     }

@@ -13,7 +13,7 @@
  * n/4) and deletes them again, over and over, so shrinks and grows
  * interleave with the writers' growth; while the map is small the
  * writers wait for the churn, so that the table shrinks several times
- * with their keys in it.  A walker
+ * with their keys in it; after every other batch it calls sm_trim.  A walker
  * thread runs sm_for_each again and again: no key may be visited twice
  * (no key is ever re-inserted), values must be right, and every key
  * published before the walk started must be visited.
@@ -149,6 +149,9 @@ static void *churn_main(void *p) {
             ASSERT_OK(tk_lad(&sh->t, i, &v));
             ASSERT_EQ(v, val_of(i));
         }
+        /* every other cycle, give the memory back right away */
+        if (cycles % 2 == 1)
+            ASSERT_OK(sm_trim(sh->t.m, NULL));
         cycles++;   /* the next batch has fresh keys: none is re-used */
         atomic_store(&sh->cycles, cycles);
     }
