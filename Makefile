@@ -6,11 +6,12 @@
 #                         ctest, then an install into build/stage that is
 #                         used through pkg-config and find_package
 #   make install          install into $(PREFIX) (default /usr/local)
-#   make bench            build and run build/bench/sm_bench
+#   make bench            build and run the benchmark (tools/bench.py)
 #   make clean            remove every build directory
 #
 # Knobs: PREFIX, JOBS (default 2), CTEST_JOBS, ASAN_SCALE, TSAN_SCALE,
-# TSAN_TESTS (ctest -R/-L arguments for the TSan build), CMAKE_FLAGS.
+# TSAN_TESTS (ctest -R/-L arguments for the TSan build), CMAKE_FLAGS,
+# BENCH_ARGS.
 
 PREFIX      ?= /usr/local
 JOBS        ?= 2
@@ -134,11 +135,19 @@ install:
 	$(call say,install into $(PREFIX))
 	$(CMAKE) --install $(BUILD)
 
+# tools/bench.py runs the suite (fresh process per measurement, medians,
+# peers); BENCH_ARGS go to it, e.g. BENCH_ARGS=--quick for a smoke run.
 bench: build
 	$(call say,run the benchmark)
-	@if [ -x $(BUILD)/bench/sm_bench ]; then \
-	    echo "$(BUILD)/bench/sm_bench $(BENCH_ARGS)"; $(BUILD)/bench/sm_bench $(BENCH_ARGS); \
-	else echo "bench: $(BUILD)/bench/sm_bench does not exist (bench/ is not built yet)"; fi
+	@if [ ! -x $(BUILD)/bench/sm_bench ]; then \
+	    echo "bench: $(BUILD)/bench/sm_bench does not exist (bench/ is not built)"; \
+	elif [ -f tools/bench.py ] && command -v python3 >/dev/null 2>&1; then \
+	    echo "python3 tools/bench.py --bin $(BUILD)/bench/sm_bench $(BENCH_ARGS)"; \
+	    python3 tools/bench.py --bin $(BUILD)/bench/sm_bench $(BENCH_ARGS); \
+	else \
+	    echo "$(BUILD)/bench/sm_bench $(or $(BENCH_ARGS),--list)"; \
+	    $(BUILD)/bench/sm_bench $(or $(BENCH_ARGS),--list); \
+	fi
 
 clean:
 	$(call say,remove the build directories)
