@@ -163,6 +163,21 @@ static void run(sm_key_kind kind, uint64_t seed, long long nops, uint64_t nkeys)
              * active key range; every fourth pair of phases fills and then
              * drains the whole key space, so the table grows and shrinks */
             long long ph = step / phase_len;
+            if (ph % 8 == 0 && ph > 0) {
+                /* after the drain: empty all but a sliver of the key
+                 * space, so that any shrink policy has to act */
+                tu_context("%s keys, seed %llu, sweep before step %lld",
+                           tu_kind_name(kind), (unsigned long long)seed, step);
+                for (uint64_t k = 0; k < nkeys; k++) {
+                    if (!md.present[k] || k % 64 == 0)
+                        continue;
+                    uint64_t got = 0;
+                    ASSERT_OK(tk_lad(&t, k, &got));
+                    ASSERT_EQ(got, md.val[k]);
+                    model_del(&md, k);
+                }
+                ASSERT_EQ(sm_len(t.m), md.len);
+            }
             if (ph % 8 == 6 || ph % 8 == 7) {
                 phase = ph % 8 == 6 ? 1 : 0;
                 active = nkeys;
@@ -275,7 +290,7 @@ static void run(sm_key_kind kind, uint64_t seed, long long nops, uint64_t nkeys)
             } else if (y < 30) {
                 /* small: a reserve may keep the table from shrinking
                  * below it, and the run wants shrinks too */
-                ASSERT_OK(sm_reserve(t.m, (size_t)tu_rng_below(&r, nkeys / 4 + 1)));
+                ASSERT_OK(sm_reserve(t.m, (size_t)tu_rng_below(&r, nkeys / 16 + 1)));
                 n_reserve++;
             } else if (y < 400) {
                 /* a for_each that stops part way */
