@@ -2,9 +2,10 @@
 #
 #   make                  configure and build the release build in build/
 #   make demo             build and run examples/demo.c
-#   make test             release, ASan+UBSan and TSan builds, each under
-#                         ctest, then an install into build/stage that is
-#                         used through pkg-config and find_package
+#   make test             release, ASan+UBSan (with the SM_DEBUG misuse
+#                         checks) and TSan builds, each under ctest, then
+#                         an install into build/stage that is used through
+#                         pkg-config and find_package
 #   make install          install into $(PREFIX) (default /usr/local)
 #   make bench            build and run the benchmark (tools/bench.py)
 #   make clean            remove every build directory
@@ -53,7 +54,7 @@ say = @printf '\n==> [%s] %s\n' "$$(date +%H:%M:%S)" "$(1)"
 all: build
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	$(call say,configure the release build in $(BUILD)/)
@@ -73,12 +74,12 @@ test-release: build
 	$(CTEST) --test-dir $(BUILD) $(CTEST_ARGS)
 
 test-asan:
-	$(call say,configure ASan+UBSan build in $(ASAN_BUILD)/ (SM_TEST_SCALE=$(ASAN_SCALE)))
-	$(CMAKE) -S . -B $(ASAN_BUILD) -DSM_SANITIZE=address -DSM_TEST_SCALE=$(ASAN_SCALE) \
+	$(call say,configure ASan+UBSan build with SM_DEBUG in $(ASAN_BUILD)/ (SM_TEST_SCALE=$(ASAN_SCALE)))
+	$(CMAKE) -S . -B $(ASAN_BUILD) -DSM_SANITIZE=address -DSM_DEBUG=ON -DSM_TEST_SCALE=$(ASAN_SCALE) \
 	    $(SAN_FLAGS) $(CMAKE_FLAGS)
 	$(call say,build $(ASAN_BUILD)/ with -j$(JOBS))
 	$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
-	$(call say,ctest: ASan+UBSan build)
+	$(call say,ctest: ASan+UBSan build with SM_DEBUG)
 	$(CTEST) --test-dir $(ASAN_BUILD) $(CTEST_ARGS)
 
 test-tsan:
