@@ -20,7 +20,7 @@
  * model says left the map.  The sweep ends with the first run in which
  * no failure was injected.  Both key kinds are swept.
  *
- *   test_alloc_fail [--n KEYS]      (default 240, scaled, at least 60)
+ *   test_alloc_fail [--n KEYS]      (default 160, scaled, at least 60)
  */
 #include "testutil.h"
 #include "testkeys.h"
@@ -406,7 +406,7 @@ static void sweep(sm_key_kind kind, uint64_t n) {
 }
 
 int main(int argc, char **argv) {
-    tu_args a = {1, 240, 0, 0, 0, 0};
+    tu_args a = {1, 160, 0, 0, 0, 0};
     tu_parse_args(argc, argv, &a);
     uint64_t n = (uint64_t)tu_scaled(a.n, 60);
     printf("test_alloc_fail (scale %.3g)\n", tu_scale());
