@@ -50,6 +50,8 @@ typedef struct bench_adapter {
 extern const bench_adapter bench_adapter_stillmap;
 extern const bench_adapter bench_adapter_absl;
 extern const bench_adapter bench_adapter_urcu;
+extern const bench_adapter bench_adapter_tbb;
+extern const bench_adapter bench_adapter_cuckoo;
 
 /* Wrap a non-thread-safe adapter in a pthread rwlock: get takes the read
  * lock, everything else the write lock.  The returned adapter is named

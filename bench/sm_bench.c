@@ -2,7 +2,7 @@
  * sm_bench — stillmap against its peers on the workloads of
  * docs/WORKLOADS.md (T1-T4, T7, T10's insert latency), u64 keys.
  *
- *   sm_bench --lib stillmap|absl|urcu --test T1|T2|T3|T4|T7|T10
+ *   sm_bench --lib stillmap|absl|urcu|tbb|cuckoo --test T1|T2|T3|T4|T7|T10
  *            [--n N] [--threads T] [--latency] [--lock] [--seed S]
  *
  * One test per process.  Prints one JSON object line to stdout:
@@ -86,6 +86,14 @@ static const bench_adapter *find_adapter(const char *name)
     if (strcmp(name, "urcu") == 0)
         return &bench_adapter_urcu;
 #endif
+#ifdef SM_BENCH_HAVE_TBB
+    if (strcmp(name, "tbb") == 0)
+        return &bench_adapter_tbb;
+#endif
+#ifdef SM_BENCH_HAVE_CUCKOO
+    if (strcmp(name, "cuckoo") == 0)
+        return &bench_adapter_cuckoo;
+#endif
     (void)name;
     return NULL;
 }
@@ -101,6 +109,12 @@ static void list_adapters(FILE *f)
 #endif
 #ifdef SM_BENCH_HAVE_URCU
     fprintf(f, " urcu");
+#endif
+#ifdef SM_BENCH_HAVE_TBB
+    fprintf(f, " tbb");
+#endif
+#ifdef SM_BENCH_HAVE_CUCKOO
+    fprintf(f, " cuckoo");
 #endif
     fprintf(f, "\n");
 }
