@@ -349,15 +349,17 @@ int sm__ebr_acquire(void) {
  * in the child forget every other thread (they cannot be pinned any more)
  * and restart the reclaimer on demand.  A removal hook must not fork. */
 
+/* Lock order: g_pass_mu, then g_reg_mu, then g_mu (the reclaimer holds
+ * the first two while helping migrations, which may kick, taking g_mu). */
 static void fork_prepare(void) {
     pthread_mutex_lock(&g_pass_mu);
-    pthread_mutex_lock(&g_mu);
     pthread_mutex_lock(&g_reg_mu);
+    pthread_mutex_lock(&g_mu);
 }
 
 static void fork_parent(void) {
-    pthread_mutex_unlock(&g_reg_mu);
     pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_reg_mu);
     pthread_mutex_unlock(&g_pass_mu);
 }
 
@@ -372,8 +374,8 @@ static void fork_child(void) {
     g_running = 0; /* the thread did not survive; ensure_running restarts it */
     pthread_cond_init(&g_cv, NULL);
     pthread_cond_init(&g_done, NULL);
-    pthread_mutex_unlock(&g_reg_mu);
     pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_reg_mu);
     pthread_mutex_unlock(&g_pass_mu);
 }
 

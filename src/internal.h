@@ -362,7 +362,6 @@ typedef struct sm__found {
     int found;       /* 1 = key present in this table */
     int moved;       /* some bucket of the chain was moved: also look in
                         the next table (unless found in an unmoved one) */
-    int in_moved;    /* the key was found in a moved bucket */
     uint64_t val;
 } sm__found;
 
@@ -370,7 +369,7 @@ typedef struct sm__found {
  * validated by its sequence count (S1), along the chain until a bucket
  * whose overflow count is 0 (O1). */
 SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k, sm__found *out) {
-    out->found = out->moved = out->in_moved = 0;
+    out->found = out->moved = 0;
     size_t i = k->hash & t->mask;
     for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
         sm__bucket *b = &t->b[i];
@@ -387,7 +386,11 @@ SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k
              * sees the copies in the next table and its pointer (S4, T3) */
             meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
             ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
-            hit = sm__bucket_find(kind, b, meta, k);
+            /* T3: a moved bucket's slots are not read.  Its keys live on
+             * in the next table, where they may already have been deleted
+             * and their blobs freed (a reader that pinned after that can
+             * still reach this table while the migration runs). */
+            hit = (SM_META_FLAGS(meta) & SM_MOVED) ? -1 : sm__bucket_find(kind, b, meta, k);
             if (hit >= 0)
                 val = atomic_load_explicit(&b->slot[hit].xval, memory_order_acquire);
             SM_FENCE_ACQ();
@@ -399,7 +402,6 @@ SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k
         if (hit >= 0) {
             out->found = 1;
             out->val = val;
-            out->in_moved = moved;
             return;
         }
         if (ovf == 0)

@@ -352,7 +352,7 @@ SM_INLINE int do_read(sm_key_kind kind, sm_map *m, const sm__key *k, uint64_t *v
     for (;;) {
         sm__found f;
         sm__table_lookup(kind, t, k, &f);
-        if (SM_LIKELY(f.found && !f.in_moved)) {
+        if (SM_LIKELY(f.found)) {
             if (val)
                 *val = f.val;
             rc = SM_OK;

@@ -31,10 +31,13 @@
  *      moves more buckets than it adds entries, so dst never fills before
  *      the migration ends.
  *  T3  A reader walks k's chain in src; if it finds k in an unmoved bucket
- *      that is the answer (S4); if it found k in a moved bucket, or saw a
- *      moved bucket on the chain and did not find k, it looks in dst
- *      (which src->xnext names; it was published before any bucket was
- *      moved).  Readers never wait for migration and never write.
+ *      that is the answer (S4); if it saw a moved bucket on the chain and
+ *      did not find k, it looks in dst (which src->xnext names; it was
+ *      published before any bucket was moved).  It never reads the slots
+ *      of a moved bucket: their keys live on in dst, where they may have
+ *      been deleted and (byte keys) their blobs freed before this reader
+ *      pinned, while src is still reachable as the current table.
+ *      Readers never wait for migration and never write.
  *  T4  A transition starts only from the map's current table, so at most
  *      one runs at a time, and dst never migrates before it is current.
  *  T5  An operation that still holds a table replaced by clear finishes on
