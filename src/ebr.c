@@ -280,15 +280,19 @@ static void pass(void) {
     }
 }
 
-static void help_migrations(void) {
-    /* Background help for resizes that writers are not finishing. */
+/* Background help for resizes that writers are not finishing: up to
+ * 16384 buckets per map and pass (about a millisecond of work).  Returns
+ * nonzero while some map still has a transition running. */
+static int help_migrations(void) {
     sm__thr *thr = sm__thr_get();
     if (!thr)
-        return;
+        return 0;
+    int busy = 0;
     pthread_mutex_lock(&g_reg_mu);
     for (size_t i = 0; i < g_reg_len; i++)
-        sm__help_migrate(g_reg[i], 4096, thr);
+        busy |= sm__help_migrate(g_reg[i], 16384, thr) != 0;
     pthread_mutex_unlock(&g_reg_mu);
+    return busy;
 }
 
 static void *reclaimer_main(void *arg) {
@@ -300,7 +304,7 @@ static void *reclaimer_main(void *arg) {
         pthread_mutex_unlock(&g_mu);
         pthread_mutex_lock(&g_pass_mu);
         pass();
-        help_migrations();
+        int busy = help_migrations();
         pthread_mutex_unlock(&g_pass_mu);
         pthread_mutex_lock(&g_mu);
         g_barrier_gen++;
@@ -310,7 +314,7 @@ static void *reclaimer_main(void *arg) {
         /* Poll quickly while work is pending, slowly when idle. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = g_pending ? 1000000L : 20000000L;
+        long ns = (g_pending || busy) ? 1000000L : 20000000L;
         ts.tv_nsec += ns;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;

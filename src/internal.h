@@ -302,8 +302,15 @@ static inline uint8_t sm__tag_of(uint64_t h) {
 
 /* Bucket locks.  Acquire orders the critical section after the previous
  * holder's release (L1). */
-void sm__bucket_lock(sm__bucket *b);
-int sm__bucket_trylock(sm__bucket *b);
+void sm__bucket_lock_slow(sm__bucket *b);
+static inline int sm__bucket_trylock(sm__bucket *b) {
+    return atomic_load_explicit(&b->xlock, memory_order_relaxed) == 0 &&
+           atomic_exchange_explicit(&b->xlock, 1, memory_order_acquire) == 0;
+}
+static inline void sm__bucket_lock(sm__bucket *b) {
+    if (SM_UNLIKELY(!sm__bucket_trylock(b)))
+        sm__bucket_lock_slow(b);
+}
 static inline void sm__bucket_unlock(sm__bucket *b) {
     atomic_store_explicit(&b->xlock, 0, memory_order_release);
 }
@@ -540,7 +547,7 @@ void sm__call_hook(sm_map *m, uint64_t value, sm_reason why);
  * ================================================================= */
 
 /* Buckets a write migrates besides its own chain (bounded work, T1). */
-#define SM_HELP_BUCKETS 8
+#define SM_HELP_BUCKETS 4
 /* Probe length (buckets) past which an insert asks for growth. */
 #ifndef SM_MAX_PROBE
 #define SM_MAX_PROBE 64
@@ -560,7 +567,8 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr);
  * along by a larger chunk so that dst becomes current and can grow.
  * Caller pinned. */
 void sm__help_finish(sm_map *m, sm__thr *thr);
-/* Background help: migrate up to `budget` buckets of m's transition. */
+/* Background help: migrate up to `budget` buckets of m's transition;
+ * returns the number of buckets looked at (0: no transition running). */
 size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr);
 /* Complete the running transition (if any) on the caller's thread and
  * return the current table.  Caller pinned.  O(table) work. */

@@ -108,7 +108,7 @@ static void ovf_add(sm__table *t, size_t from, size_t to, int delta) {
 
 /* ---- the key is present at bucket j, slot s --------------------------- */
 
-static int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
+SM_INLINE int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
                        wctx *w, sm__thr *thr) {
     sm__bucket *bh = &t->b[h], *b = &t->b[j];
     if (j != h) {
@@ -254,7 +254,7 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
 }
 
 /* One attempt of a write in table t. */
-static int write_in(sm_map *m, sm__table *t, const sm__key *k, wctx *w, sm__thr *thr) {
+SM_INLINE int write_in(sm_map *m, sm__table *t, const sm__key *k, wctx *w, sm__thr *thr) {
     size_t h = k->hash & t->mask;
     sm__bucket *bh = &t->b[h];
     sm__bucket_lock(bh);
@@ -283,7 +283,7 @@ static void periodic(sm_map *m, sm__thr *thr) {
     sm__unpin(thr);
 }
 
-static int do_write(sm_map *m, const sm__key *k, wctx *w) {
+SM_INLINE int do_write(sm_map *m, const sm__key *k, wctx *w) {
     sm__thr *thr = sm__thr_get();
     if (SM_UNLIKELY(!thr))
         return SM_ENOMEM;
@@ -292,7 +292,8 @@ static int do_write(sm_map *m, const sm__key *k, wctx *w) {
     for (;;) {
         sm__pin(thr);
         sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
-        t = sm__settle(m, t, k, thr);
+        if (SM_UNLIKELY(atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL))
+            t = sm__settle(m, t, k, thr); /* T1 */
         rc = write_in(m, t, k, w, thr);
         if (rc == W_NEED_GROW) {
             /* The table needs to grow; if the bigger table cannot be
@@ -401,7 +402,7 @@ static inline int key_bytes(sm_map *m, const void *key, size_t len, sm__key *k) 
     return SM_OK;
 }
 
-static int run(sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
+SM_INLINE int run(sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
                uint64_t expected, uint64_t *out) {
     if (krc != SM_OK)
         return krc;

@@ -41,10 +41,11 @@
 
 size_t sm__buckets_for(size_t entries) {
     /* Room for `entries` at a load factor of at most 7/10: under the 4/5
-     * that starts growth (so `entries` inserts never grow the table) and
-     * far above the 1/10 that starts a shrink, so a resized table sits
-     * inside both thresholds (no back-and-forth), and a shrunk or reserved
-     * table is the size a fresh map grows to for the same entries. */
+     * that starts growth (so `entries` inserts never grow the table); the
+     * smallest such power of two has a load above 7/20, over the 3/10 that
+     * starts a shrink, so a resized table sits inside both thresholds (no
+     * back-and-forth), and a shrunk or reserved table is the size a fresh
+     * map grows to for the same entries. */
     size_t need = entries / 21 * 10 + (entries % 21) * 10 / 21 + 1;
     size_t n = 8;
     while (n < need && n < ((size_t)1 << 58))
@@ -99,11 +100,6 @@ int64_t sm__table_key_bytes(sm__table *t) { return sm__table_key_bytes_raw(t) + 
 
 /* ---- locks (L1) ---------------------------------------------------- */
 
-int sm__bucket_trylock(sm__bucket *b) {
-    return atomic_load_explicit(&b->xlock, memory_order_relaxed) == 0 &&
-           atomic_exchange_explicit(&b->xlock, 1, memory_order_acquire) == 0;
-}
-
 void sm__wait_even(sm__bucket *b, unsigned spins) {
     if (spins < 128)
         SM_PAUSE();
@@ -112,7 +108,7 @@ void sm__wait_even(sm__bucket *b, unsigned spins) {
     (void)b;
 }
 
-void sm__bucket_lock(sm__bucket *b) {
+void sm__bucket_lock_slow(sm__bucket *b) {
     /* Spin briefly, then yield: with more threads than cores the holder
      * may be descheduled, and spinning would only delay it. */
     for (unsigned spins = 0;; spins++) {

@@ -96,7 +96,6 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
             src->pend_charge = (int64_t)src->mem_bytes;
             sm__pending_add(m, thr->stripe, src->pend_charge, 1);
             sm__retire(thr, &src->r, sm__table_reclaim);
-            sm__ebr_kick();
         }
     }
     return 1;
@@ -183,7 +182,9 @@ int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr)
         atomic_fetch_add_explicit(&m->xgrows, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&m->xshrinks, 1, memory_order_relaxed);
-    sm__ebr_kick(); /* the background helper joins in */
+    /* No wake-up of the background helper here: a futex wake costs the
+     * writer 10-20 us on a VM; the helper polls (1 ms while work is
+     * pending, 20 ms when idle) and the writers migrate meanwhile. */
     return 0;
 }
 
@@ -201,14 +202,18 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
     size_t slots = t->nbuckets * SM_SLOTS;
     if ((size_t)n * 5 > slots * 4) {
         sm__start_transition(m, t, t->nbuckets * 2, thr);
-    } else if ((size_t)n * 10 < slots && t->nbuckets > floor_buckets(m)) {
-        /* T2 needs room in dst for the inserts that can arrive while the
-         * migration runs (at most one per SM_HELP_BUCKETS + 1 buckets of
-         * src): never shrink by more than 16x in one step. */
+    } else if ((size_t)n * 10 < slots * 3 && t->nbuckets > floor_buckets(m)) {
+        /* Shrink below a load of 3/10, to a table sized for a load of at
+         * most 7/10 (so at least 3/7 of the way from the shrink threshold
+         * to the growth one, 4/5, in either direction): a map that lost 90%
+         * of its entries ends at the size a fresh map of the survivors
+         * grows to.  T2 needs room in dst for the inserts that can arrive
+         * while the migration runs (at most one per SM_HELP_BUCKETS + 1
+         * buckets of src): never shrink by more than 8x in one step. */
         size_t nb = sm__buckets_for((size_t)n);
         size_t fl = floor_buckets(m);
-        if (nb < t->nbuckets / 16)
-            nb = t->nbuckets / 16;
+        if (nb < t->nbuckets / 8)
+            nb = t->nbuckets / 8;
         if (nb < fl)
             nb = fl;
         if (nb < t->nbuckets)
@@ -298,7 +303,8 @@ int sm_clear(sm_map *m) {
     sm__retire(thr, &old->r, sm__table_reclaim);
     sm__unpin(thr);
     atomic_fetch_add_explicit(&m->xclears, 1, memory_order_relaxed);
-    sm__ebr_kick();
+    /* The reclaimer finds the old table on its next poll (<= 20 ms); it is
+     * not woken here, which would cost this call a futex wake. */
     return SM_OK;
 }
 
