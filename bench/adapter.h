@@ -43,6 +43,10 @@ typedef struct bench_adapter {
      * after its last one; NULL when the library needs nothing. */
     void (*thread_init)(void);
     void (*thread_fini)(void);
+    /* Optional (NULL): write the library's own view of the map as the
+     * members of a JSON object (no braces) into buf; reported as
+     * "lib_stats" after the timed loop. */
+    void (*describe)(void *m, char *buf, size_t len);
 } bench_adapter;
 
 /* Adapters compiled in; each is defined only when its library is found

@@ -96,7 +96,7 @@ const bench_adapter *bench_rwlock_wrap(const bench_adapter *inner)
     rw_adapter = (bench_adapter){
         rw_name, inner->flags | BA_THREAD_SAFE,
         rw_create, rw_destroy, rw_put, rw_get, rw_del, rw_clear, rw_len,
-        inner->thread_init, inner->thread_fini,
+        inner->thread_init, inner->thread_fini, NULL,
     };
     return &rw_adapter;
 }

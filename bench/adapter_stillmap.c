@@ -3,6 +3,8 @@
  */
 #include "adapter.h"
 
+#include <stdio.h>
+
 #include <stillmap.h>
 
 static void *sm_a_create(size_t hint)
@@ -54,8 +56,27 @@ static size_t sm_a_len(void *m)
     return sm_len(m);
 }
 
+static void sm_a_describe(void *m, char *buf, size_t len)
+{
+    sm_stats st;
+    if (sm_get_stats(m, &st, sizeof st) != SM_OK) {
+        snprintf(buf, len, "\"error\":\"sm_get_stats\"");
+        return;
+    }
+    snprintf(buf, len,
+             "\"entries\":%llu,\"capacity\":%llu,\"load_factor\":%.3f,"
+             "\"table_bytes\":%llu,\"pending_reclaim_bytes\":%llu,"
+             "\"transition_in_progress\":%d,\"grows_total\":%llu,"
+             "\"shrinks_total\":%llu",
+             (unsigned long long)st.entries, (unsigned long long)st.capacity,
+             st.load_factor, (unsigned long long)st.table_bytes,
+             (unsigned long long)st.pending_reclaim_bytes,
+             st.transition_in_progress, (unsigned long long)st.grows_total,
+             (unsigned long long)st.shrinks_total);
+}
+
 const bench_adapter bench_adapter_stillmap = {
     "stillmap", BA_THREAD_SAFE,
     sm_a_create, sm_a_destroy, sm_a_put, sm_a_get, sm_a_del, sm_a_clear,
-    sm_a_len, NULL, NULL,
+    sm_a_len, NULL, NULL, sm_a_describe,
 };

@@ -64,5 +64,5 @@ size_t absl_len(void *m)
 extern "C" const bench_adapter bench_adapter_absl = {
     "absl", 0,
     absl_create, absl_destroy, absl_put, absl_get, absl_del, absl_clear,
-    absl_len, nullptr, nullptr,
+    absl_len, nullptr, nullptr, nullptr,
 };

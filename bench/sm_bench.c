@@ -70,6 +70,7 @@ struct result {
     uint64_t slow, slow_preempted, max_clean, minflt;
     int ok;
     char why[160];
+    char lib_stats[512];     /* adapter's describe(), after the timed loop */
 };
 
 static const bench_adapter *find_adapter(const char *name)
@@ -158,6 +159,12 @@ static void thread_fini(const bench_adapter *ad)
 {
     if (ad->thread_fini)
         ad->thread_fini();
+}
+
+static void describe(const bench_adapter *ad, void *m, struct result *r)
+{
+    if (ad->describe)
+        ad->describe(m, r->lib_stats, sizeof r->lib_stats);
 }
 
 /* Untimed: insert keys[0..n) or die. */
@@ -323,6 +330,7 @@ static void t_insert(const bench_adapter *ad, const struct cfg *c,
     r->ops = n;
     r->rss = bu_rss_bytes();
     r->rss_1s = rss_after_1s();
+    describe(ad, m, r);
 
     size_t wrong = 0;
     if (errors)
@@ -384,6 +392,7 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
     r->rss = bu_rss_bytes();
     if (which == '4')
         r->rss_1s = rss_after_1s();
+    describe(ad, m, r);
 
     if (errors)
         fail(r, "%zu errors (of %zu)", errors, n);
@@ -521,6 +530,7 @@ static void t_mixed(const bench_adapter *ad, const struct cfg *c,
         pthread_join(th[i].th, NULL);
     r->ns = bu_now_ns() - t0;
     r->rss = bu_rss_bytes();
+    describe(ad, sh.m, r);
 
     uint64_t ops = 0, wrong = 0, errors = 0;
     for (int i = 0; i < nt; i++) {
@@ -589,6 +599,8 @@ static void print_json(const struct cfg *c, const char *lib,
     if (r->rss_1s)
         printf("\"rss_1s_bytes\":%zu,\"minflt\":%llu,", r->rss_1s,
                (unsigned long long)r->minflt);
+    if (r->lib_stats[0])
+        printf("\"lib_stats\":{%s},", r->lib_stats);
     printf("\"ok\":%s", r->ok ? "true" : "false");
     if (!r->ok)
         printf(",\"error\":\"%s\"", r->why);
