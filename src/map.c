@@ -78,16 +78,6 @@ static inline uint8_t bucket_flags(sm__bucket *b) {
     return (uint8_t)SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire));
 }
 
-/* Find k in bucket b (caller pinned; holds k's home lock, so k itself
- * cannot appear or vanish here).  Returns its slot or -1; *free_slot gets
- * an empty slot or -1. */
-static int scan_bucket(sm_map *m, sm__bucket *b, const sm__key *k, int *free_slot) {
-    uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
-    uint32_t e = sm__meta_empty(meta);
-    *free_slot = e ? sm__first_slot(e) : -1;
-    return sm__bucket_find(m->kind, b, meta, k);
-}
-
 /* Lock a bucket after the home bucket (L1): blocking when it lies after
  * the home in index order, try-only when the probe wrapped. */
 static int lock_second(sm__bucket *b, int wrapped) {
@@ -254,7 +244,8 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
 }
 
 /* One attempt of a write in table t. */
-SM_INLINE int write_in(sm_map *m, sm__table *t, const sm__key *k, wctx *w, sm__thr *thr) {
+SM_INLINE int write_in(sm_key_kind kind, sm_map *m, sm__table *t, const sm__key *k, wctx *w,
+                       sm__thr *thr) {
     size_t h = k->hash & t->mask;
     sm__bucket *bh = &t->b[h];
     sm__bucket_lock(bh);
@@ -264,9 +255,11 @@ SM_INLINE int write_in(sm_map *m, sm__table *t, const sm__key *k, wctx *w, sm__t
     }
     size_t i = h;
     for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+        /* The key's home lock is held, so k itself cannot appear or vanish
+         * on the chain meanwhile; other slots may change under us, which
+         * the key comparison tolerates (S2). */
         sm__bucket *b = &t->b[i];
-        int fs;
-        int s = scan_bucket(m, b, k, &fs);
+        int s = sm__bucket_find(kind, b, atomic_load_explicit(&b->xmeta, memory_order_acquire), k);
         if (s >= 0)
             return write_found(m, t, h, i, s, w, thr);
         if (atomic_load_explicit(&b->xovf, memory_order_acquire) == 0)
@@ -283,7 +276,7 @@ static void periodic(sm_map *m, sm__thr *thr) {
     sm__unpin(thr);
 }
 
-SM_INLINE int do_write(sm_map *m, const sm__key *k, wctx *w) {
+SM_INLINE int do_write(sm_key_kind kind, sm_map *m, const sm__key *k, wctx *w) {
     sm__thr *thr = sm__thr_get();
     if (SM_UNLIKELY(!thr))
         return SM_ENOMEM;
@@ -294,7 +287,7 @@ SM_INLINE int do_write(sm_map *m, const sm__key *k, wctx *w) {
         sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
         if (SM_UNLIKELY(atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL))
             t = sm__settle(m, t, k, thr); /* T1 */
-        rc = write_in(m, t, k, w, thr);
+        rc = write_in(kind, m, t, k, w, thr);
         if (rc == W_NEED_GROW) {
             /* The table needs to grow; if the bigger table cannot be
              * had, report it (nothing was changed). */
@@ -402,12 +395,12 @@ static inline int key_bytes(sm_map *m, const void *key, size_t len, sm__key *k) 
     return SM_OK;
 }
 
-SM_INLINE int run(sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
+SM_INLINE int run(sm_key_kind kind, sm_map *m, int krc, const sm__key *k, int op, uint64_t val,
                uint64_t expected, uint64_t *out) {
     if (krc != SM_OK)
         return krc;
     wctx w = {.op = op, .val = val, .expected = expected};
-    int rc = do_write(m, k, &w);
+    int rc = do_write(kind, m, k, &w);
     if (out && rc >= 0) {
         if (op == OP_LOS)
             *out = rc == SM_OK ? val : w.out;
@@ -490,12 +483,13 @@ int sm_get(sm_map *m, const void *key, size_t len, uint64_t *val) {
     int sm_##name##_u64(sm_map *m, uint64_t key SM__ARGS_##op) {                  \
         SM_DEBUG_CHECK(m);                                                        \
         sm__key k;                                                                \
-        return run(m, key_u64(m, key, &k), &k, op, SM__CALL_##op);                \
+        return run(SM_KEY_U64, m, key_u64(m, key, &k), &k, op, SM__CALL_##op);    \
     }                                                                             \
     int sm_##name(sm_map *m, const void *key, size_t len SM__ARGS_##op) {         \
         SM_DEBUG_CHECK(m);                                                        \
         sm__key k;                                                                \
-        return run(m, key_bytes(m, key, len, &k), &k, op, SM__CALL_##op);         \
+        return run(SM_KEY_BYTES, m, key_bytes(m, key, len, &k), &k, op,           \
+                   SM__CALL_##op);                                                \
     }
 
 #define SM__ARGS_OP_PUT , uint64_t val
