@@ -38,6 +38,14 @@ static inline uint64_t bu_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time consumed by the calling thread. */
+static inline uint64_t bu_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The benchmark key of index i: a bijection on u64, so keys of distinct
  * indices are distinct and uniformly spread. */
 static inline uint64_t bu_splitmix64(uint64_t i)

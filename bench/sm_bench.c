@@ -10,7 +10,10 @@
  *    "ops":..., "secs":..., "ops_per_s":..., "p50_ns":..., "p999_ns":...,
  *    "max_ns":..., "clock_ns":..., "rss_bytes":..., "rss_base_bytes":...,
  *    "ok":true|false}
- * plus, for latency runs, "slow_ops" (ops over 50 us), "slow_preempted"
+ * "cpu_secs" is the CPU time of the timed loop summed over its threads
+ * (CLOCK_THREAD_CPUTIME_ID) and "ops_per_cpu_s" ops per CPU second: on a
+ * machine shared with other work it moves much less than wall time.
+ * Plus, for latency runs, "slow_ops" (ops over 50 us), "slow_preempted"
  * (of those, ops during which the thread was involuntarily switched out)
  * and "max_unpreempted_ns" (the max over the others, approximately the
  * worst op the map itself caused); for T1/T10/T4, "rss_1s_bytes" (RSS one
@@ -62,6 +65,7 @@ struct cfg {
 struct result {
     uint64_t ops;
     uint64_t ns;
+    uint64_t cpu_ns;         /* CPU time of the timed loop, all threads */
     uint64_t p50, p999, max, clock_ns;
     int have_lat;
     size_t rss_base, rss, rss_1s;
@@ -320,12 +324,14 @@ static void t_insert(const bench_adapter *ad, const struct cfg *c,
     size_t errors = 0;
 
     uint64_t f0 = minor_faults();
+    uint64_t c0 = bu_thread_cpu_ns();
     uint64_t t0 = bu_now_ns();
     if (!lat)
         errors = phase_put(ad, m, keys, n);
     else
         errors = phase_put_timed(ad, m, keys, n, lat, r);
     r->ns = bu_now_ns() - t0;
+    r->cpu_ns = bu_thread_cpu_ns() - c0;
     r->minflt = minor_faults() - f0;
     r->ops = n;
     r->rss = bu_rss_bytes();
@@ -380,6 +386,7 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
     size_t hits = 0, errors = 0;
     uint64_t sum = 0;
     int reps = which == '4' ? 1 : c->repeat;
+    uint64_t c0 = bu_thread_cpu_ns();
     uint64_t t0 = bu_now_ns();
     if (which == '4') {
         hits = phase_del(ad, m, probe, n, &errors);
@@ -388,6 +395,7 @@ static void t_lookup_delete(const bench_adapter *ad, const struct cfg *c,
             hits += phase_get(ad, m, probe, n, &sum, &errors);
     }
     r->ns = bu_now_ns() - t0;
+    r->cpu_ns = bu_thread_cpu_ns() - c0;
     r->ops = (uint64_t)n * (uint64_t)reps;
     r->rss = bu_rss_bytes();
     if (which == '4')
@@ -442,7 +450,7 @@ struct mixed_thread {
     uint64_t seed;
     pthread_t th;
     /* out */
-    uint64_t gets, hits, puts, dels, removed, wrong, errors;
+    uint64_t gets, hits, puts, dels, removed, wrong, errors, cpu_ns;
 };
 
 static void *mixed_main(void *p)
@@ -459,6 +467,7 @@ static void *mixed_main(void *p)
     atomic_fetch_add(&sh->ready, 1);
     while (!atomic_load_explicit(&sh->go, memory_order_acquire))
         sched_yield();
+    uint64_t c0 = bu_thread_cpu_ns();
     for (uint64_t i = 0; i < sh->ops; i++) {
         uint64_t r = bu_rand(&s);
         uint64_t key = bu_splitmix64(bu_below(r, space));
@@ -483,6 +492,7 @@ static void *mixed_main(void *p)
             errors += rc < 0;
         }
     }
+    t->cpu_ns = bu_thread_cpu_ns() - c0;
     thread_fini(ad);
     t->gets = gets;
     t->hits = hits;
@@ -535,6 +545,7 @@ static void t_mixed(const bench_adapter *ad, const struct cfg *c,
     uint64_t ops = 0, wrong = 0, errors = 0;
     for (int i = 0; i < nt; i++) {
         ops += th[i].gets + th[i].puts + th[i].dels;
+        r->cpu_ns += th[i].cpu_ns;
         wrong += th[i].wrong;
         errors += th[i].errors;
     }
@@ -578,10 +589,11 @@ static void print_json(const struct cfg *c, const char *lib,
     double secs = (double)r->ns / 1e9;
     printf("{\"date\":\"%s\",\"lib\":\"%s\",\"test\":\"%s\",\"n\":%zu,"
            "\"threads\":%d,\"latency\":%s,\"ops\":%llu,\"secs\":%.6f,"
-           "\"ops_per_s\":%.0f,",
+           "\"ops_per_s\":%.0f,\"cpu_secs\":%.6f,\"ops_per_cpu_s\":%.0f,",
            date, lib, c->test, c->n, c->threads,
            c->latency ? "true" : "false", (unsigned long long)r->ops, secs,
-           secs > 0 ? (double)r->ops / secs : 0.0);
+           secs > 0 ? (double)r->ops / secs : 0.0, (double)r->cpu_ns / 1e9,
+           r->cpu_ns ? (double)r->ops * 1e9 / (double)r->cpu_ns : 0.0);
     if (r->have_lat)
         printf("\"p50_ns\":%llu,\"p999_ns\":%llu,\"max_ns\":%llu,"
                "\"clock_ns\":%llu,\"slow_ops\":%llu,"

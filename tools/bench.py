@@ -30,11 +30,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # case id -> (test, threads, latency, n override or None, description)
 CASES = {
-    "T1": ("T1", 1, False, None, "insert, ops/s"),
+    "T1": ("T1", 1, False, None, "insert"),
     "T1L": ("T1", 1, True, None, "insert, every op timed"),
-    "T2": ("T2", 1, False, None, "lookup hit, ops/s"),
-    "T3": ("T3", 1, False, None, "lookup miss, ops/s"),
-    "T4": ("T4", 1, False, None, "delete all, ops/s"),
+    "T2": ("T2", 1, False, None, "lookup hit"),
+    "T3": ("T3", 1, False, None, "lookup miss"),
+    "T4": ("T4", 1, False, None, "delete all"),
     "T7x1": ("T7", 1, False, None, "mixed 90/5/5, 1 thread"),
     "T7x2": ("T7", 2, False, None, "mixed 90/5/5, 2 threads"),
     "T10": ("T10", 1, True, 10_000_000, "insert 10M, every op timed"),
@@ -146,35 +146,44 @@ def summarise(results, libs, cases, header):
                 and (r.get("lib") == lib or
                      r.get("lib", "").split("+")[0] == lib)]
 
-    # throughput table
-    cols = ["case", "what"] + [f"{l} Mops/s" for l in libs] + \
-        [f"{base}/{p}" for p in peers] + ["runs"]
-    out.append("| " + " | ".join(cols) + " |")
-    out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(cols) - 2))
-               + "|")
-    for case in cases:
-        row = [case, CASES[case][4]]
-        m = {}
-        runs = []
-        for lib in libs:
-            g = group(case, lib)
-            okg = [r for r in g if r.get("ok")]
-            m[lib] = med([r.get("ops_per_s") for r in okg])
-            label = g[0].get("lib", lib) if g else lib
-            cell = fmt_mops(m[lib])
-            if len(okg) < len(g):
-                cell += f" ({len(g) - len(okg)} FAILED)"
-            if label != lib:
-                cell += f" [{label}]"
-            row.append(cell)
-            runs.append(str(len(g)))
-        for p in peers:
-            if m.get(base) and m.get(p):
-                row.append(f"{m[base] / m[p]:.2f}x")
-            else:
-                row.append("-")
-        row.append("/".join(runs))
-        out.append("| " + " | ".join(row) + " |")
+    def throughput(metric, title):
+        out.extend([title, ""])
+        cols = ["case", "what"] + [f"{l}" for l in libs] + \
+            [f"{base}/{p}" for p in peers] + ["runs"]
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "|".join(["---", "---"] +
+                                  ["---:"] * (len(cols) - 2)) + "|")
+        for case in cases:
+            row = [case, CASES[case][4]]
+            m = {}
+            runs = []
+            for lib in libs:
+                g = group(case, lib)
+                okg = [r for r in g if r.get("ok")]
+                m[lib] = med([r.get(metric) for r in okg])
+                label = g[0].get("lib", lib) if g else lib
+                cell = fmt_mops(m[lib])
+                if len(okg) < len(g):
+                    cell += f" ({len(g) - len(okg)} FAILED)"
+                if label != lib:
+                    cell += f" [{label}]"
+                row.append(cell)
+                runs.append(str(len(g)))
+            for p in peers:
+                if m.get(base) and m.get(p):
+                    row.append(f"{m[base] / m[p]:.2f}x")
+                else:
+                    row.append("-")
+            row.append("/".join(runs))
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+
+    throughput("ops_per_s", "Throughput, Mops/s of wall time (median); "
+               f"ratio >1: {base} faster:")
+    throughput("ops_per_cpu_s", "Throughput per CPU second, Mops per "
+               "CPU-s of the timed threads (median; steadier than wall time "
+               "when other work shares the machine; a thread blocked in a "
+               "lock costs no CPU):")
 
     lat_cases = [c for c in cases if c in LAT_CASES]
     if lat_cases:
