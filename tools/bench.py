@@ -5,6 +5,7 @@
                    [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10] [--n N]
                    [--bin PATH] [--out DIR]
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
+    tools/bench.py sweep [--libs ...] [--sizes 0.5,1,2,...]   (millions)
 
 Every (case, lib) runs --runs times (default 3), each in a fresh
 sm_bench process; the libraries alternate inside each round and the
@@ -192,7 +193,7 @@ def summarise(results, libs, cases, header):
                 f"{base} max (>1: {base} better):", ""]
         cols = ["case"] + [f"{l} p50 / p99.9 / max" for l in libs] + \
             [f"max {p}/{base}" for p in peers] + \
-            [f"{l} max unpreempted (slow ops / preempted)" for l in libs]
+            [f"{l} max own (slow ops / waited)" for l in libs]
         out.append("| " + " | ".join(cols) + " |")
         out.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
         for case in lat_cases:
@@ -212,16 +213,17 @@ def summarise(results, libs, cases, header):
                     row.append("-")
             for lib in libs:
                 g = [r for r in group(case, lib) if r.get("ok")]
-                mu = med([r.get("max_unpreempted_ns") for r in g])
+                mu = med([r.get("max_own_ns") for r in g])
                 so = med([r.get("slow_ops") for r in g])
-                sp = med([r.get("slow_preempted") for r in g])
+                sp = med([r.get("slow_waited") for r in g])
                 row.append(f"{fmt_us(mu)} ({so if so is not None else '-'}"
                            f" / {sp if sp is not None else '-'})")
             out.append("| " + " | ".join(row) + " |")
-        out += ["", "slow ops: inserts over 50 us; preempted: of those, the "
-                "ones during which the thread was involuntarily switched out "
-                "(getrusage); max unpreempted: the worst of the others, "
-                "approximately what the map itself cost (median over runs)."]
+        out += ["", "slow ops: inserts over 50 us; waited: of those, the "
+                "ones during which the thread waited for a CPU (run_delay in "
+                "/proc/thread-self/schedstat); max own: the worst insert "
+                "less its run-queue wait, roughly what the map itself cost "
+                "(median over runs; hypervisor steal is not seen)."]
 
     out += ["", "Map RSS (rss_bytes - rss_base_bytes, median), MB, right "
             "after the timed loop / one second later:", ""]
@@ -389,10 +391,58 @@ def cmd_ebr(args):
     return 0
 
 
+def cmd_sweep(args):
+    """Bytes per entry after T1 across sizes (RSS is deterministic enough
+    for one run each; growth steps make it a sawtooth)."""
+    binary = find_bin("sm_bench", args.bin)
+    have = libs_in(binary)
+    libs = [l for l in args.libs.split(",") if l in have]
+    ns = [int(float(x) * 1e6) for x in args.sizes.split(",")]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+    for n in ns:
+        row = {}
+        for lib in libs:
+            rec = run_one(binary, lib, "T1", n, args.timeout)
+            if rec.get("ok"):
+                st = rec.get("lib_stats") or {}
+                row[lib] = ((rec["rss_bytes"] - rec["rss_base_bytes"]) / n,
+                            st.get("load_factor"))
+            print(f"sweep n={n} {lib} done", file=sys.stderr, flush=True)
+        rows.append((n, row))
+    lines = [f"## bytes per entry after inserting N keys (T1), "
+             f"{now.strftime('%Y-%m-%d %H:%M UTC')}", "",
+             f"- machine: {machine()}", f"- repo: {git_rev()}", "",
+             "| N | " + " | ".join(f"{l} B/entry" for l in libs) +
+             " | " + " | ".join(f"{libs[0]}/{p}" for p in libs[1:]) + " |",
+             "|---:|" + "---:|" * (2 * len(libs) - 1)]
+    for n, row in rows:
+        cells = []
+        for lib in libs:
+            v = row.get(lib)
+            if v is None:
+                cells.append("-")
+            else:
+                lf = f" (load {v[1]:.2f})" if v[1] is not None else ""
+                cells.append(f"{v[0]:.1f}{lf}")
+        for p in libs[1:]:
+            a, b = row.get(libs[0]), row.get(p)
+            cells.append(f"{a[0] / b[0]:.2f}x" if a and b else "-")
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    outdir = args.out or os.path.join(ROOT, "bench", "results")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, now.strftime("%Y-%m-%dT%H%M%SZ") +
+                           "-sweep.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", nargs="?", default="suite",
-                    choices=["suite", "ebr"])
+                    choices=["suite", "ebr", "sweep"])
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: N=100000 (T10: 1M), 1 run")
     ap.add_argument("--runs", type=int, default=3)
@@ -402,12 +452,18 @@ def main():
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
     ap.add_argument("--bin", help="path of sm_bench / ebr_vs_urcu")
+    ap.add_argument("--sizes", default="0.5,1,1.5,2,3,4,5,6,8,10",
+                    help="sweep: N values in millions")
     ap.add_argument("--out", help="results directory")
     ap.add_argument("--timeout", type=int, default=60,
                     help="seconds per process")
     args = ap.parse_args()
     args.runs_given = "--runs" in sys.argv
-    return cmd_ebr(args) if args.what == "ebr" else cmd_suite(args)
+    if args.what == "ebr":
+        return cmd_ebr(args)
+    if args.what == "sweep":
+        return cmd_sweep(args)
+    return cmd_suite(args)
 
 
 if __name__ == "__main__":
