@@ -546,8 +546,11 @@ void sm__call_hook(sm_map *m, uint64_t value, sm_reason why);
  * Transitions (transition.c)
  * ================================================================= */
 
-/* Buckets a write migrates besides its own chain (bounded work, T1). */
-#define SM_HELP_BUCKETS 4
+/* Buckets a write moves besides its own chain (bounded work, T1):
+ * fewer while growing (the destination has room to spare: lower write
+ * latency), more while shrinking (the destination is small: T2). */
+#define SM_HELP_GROW 4
+#define SM_HELP_SHRINK 8
 /* Probe length (buckets) past which an insert asks for growth. */
 #ifndef SM_MAX_PROBE
 #define SM_MAX_PROBE 64

@@ -37,6 +37,8 @@
 #include "internal.h"
 
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t sm__buckets_for(size_t entries) {
@@ -153,7 +155,11 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
         }
         atomic_fetch_add_explicit(&b->xovf, 1, memory_order_relaxed);
         i = (i + 1) & t->mask;
-        /* t always has free slots: it is sized for at least twice the
-         * entries of the source, and migration outpaces inserts (T2). */
+        /* t always has free slots (T2).  Were that ever broken, stop loudly
+         * rather than spin for ever. */
+        if (SM_UNLIKELY(i == h)) {
+            fprintf(stderr, "stillmap: internal error: migration target full\n");
+            abort();
+        }
     }
 }

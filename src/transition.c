@@ -20,16 +20,24 @@
  *  T1  A write on key k first "settles" (sm__settle): while its table is
  *      migrating it moves the buckets of k's probe chain (home .. first
  *      bucket with overflow 0, read after the bucket is moved, so frozen)
- *      plus SM_HELP_BUCKETS more from the shared cursor, then continues in
- *      dst.  So a write does a bounded amount of migration: at most the
- *      chain length plus SM_HELP_BUCKETS buckets of 3 entries each.
+ *      plus SM_HELP_GROW (growing) or SM_HELP_SHRINK (shrinking) buckets
+ *      that it actually moves, taken from the shared cursor, then
+ *      continues in dst.  So a write does a bounded amount of migration:
+ *      at most the chain length plus 8 buckets of 3 entries each; and
+ *      until the cursor is exhausted every write moves at least that many
+ *      unmoved buckets (buckets that others moved meanwhile are skipped,
+ *      not counted).
  *  T2  Writes on k go to dst only after k's whole chain in src is moved,
  *      hence a key is never live in both tables: in src until its bucket
  *      is moved, in dst after.  A writer that holds src buckets checks
  *      SM_MOVED under each bucket lock and starts over if it is set.
- *      dst is sized for at least twice the entries of src, and each write
- *      moves more buckets than it adds entries, so dst never fills before
- *      the migration ends.
+ *      Room in dst: at most one insert arrives per H buckets moved
+ *      (H = SM_HELP_GROW or SM_HELP_SHRINK), so at most nbuckets(src)/H
+ *      inserts land in dst during the migration.  A grown dst has twice
+ *      the buckets (6x nbuckets(src) slots for at most 3.25x); a shrunk
+ *      dst is sized for n + nbuckets(src)/SM_HELP_SHRINK entries at a load
+ *      of at most 7/10 (sm__check_resize).  So dst never fills before the
+ *      migration ends; sm__table_insert_fresh relies on it.
  *  T3  A reader walks k's chain in src; if it finds k in an unmoved bucket
  *      that is the answer (S4); if it saw a moved bucket on the chain and
  *      did not find k, it looks in dst (which src->xnext names; it was
@@ -101,16 +109,18 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
     return 1;
 }
 
+/* Move up to `budget` buckets from the shared cursor; only buckets this
+ * call moved count (T1).  Returns the number of cursor positions taken. */
 static size_t help_chunk(sm_map *m, sm__table *src, sm__table *dst, size_t budget, sm__thr *thr) {
-    size_t done = 0;
-    while (done < budget) {
+    size_t moved = 0, taken = 0;
+    while (moved < budget) {
         size_t i = atomic_fetch_add_explicit(&src->xcursor, 1, memory_order_relaxed);
         if (i >= src->nbuckets)
             break;
-        migrate_bucket(m, src, dst, i, thr);
-        done++;
+        taken++;
+        moved += (size_t)migrate_bucket(m, src, dst, i, thr);
     }
-    return done;
+    return taken;
 }
 
 sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr) {
@@ -126,7 +136,7 @@ sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr) {
             if (atomic_load_explicit(&t->b[i].xovf, memory_order_acquire) == 0)
                 break;
         }
-        help_chunk(m, t, nx, SM_HELP_BUCKETS, thr);
+        help_chunk(m, t, nx, nx->nbuckets < t->nbuckets ? SM_HELP_SHRINK : SM_HELP_GROW, thr);
         t = nx;
     }
 }
@@ -142,7 +152,11 @@ size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr) {
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
-    size_t done = nx ? help_chunk(m, t, nx, budget, thr) : 0;
+    size_t done = 0;
+    if (nx)
+        done = help_chunk(m, t, nx, budget, thr);
+    else
+        sm__check_resize(m, t, thr); /* a map that went idle still shrinks */
     sm__unpin(thr);
     return done;
 }
@@ -193,6 +207,17 @@ static size_t floor_buckets(sm_map *m) {
     return r > m->min_buckets ? r : m->min_buckets;
 }
 
+/* Size of a shrunk table for n entries: room for n plus the inserts that
+ * can arrive during the migration (T2) at a load of at most 7/10.  With
+ * the shrink threshold at a load of 3/10 this at least halves the table,
+ * and a map that lost 90% of its entries ends at the size a fresh map of
+ * the survivors grows to.  Never below the reserve floor. */
+static size_t shrink_target(sm_map *m, sm__table *t, size_t n) {
+    size_t nb = sm__buckets_for(n + t->nbuckets / SM_HELP_SHRINK);
+    size_t fl = floor_buckets(m);
+    return nb < fl ? fl : nb;
+}
+
 void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
     if (atomic_load_explicit(&t->xnext, memory_order_relaxed) != NULL)
         return;
@@ -203,19 +228,7 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
     if ((size_t)n * 5 > slots * 4) {
         sm__start_transition(m, t, t->nbuckets * 2, thr);
     } else if ((size_t)n * 10 < slots * 3 && t->nbuckets > floor_buckets(m)) {
-        /* Shrink below a load of 3/10, to a table sized for a load of at
-         * most 7/10 (so at least 3/7 of the way from the shrink threshold
-         * to the growth one, 4/5, in either direction): a map that lost 90%
-         * of its entries ends at the size a fresh map of the survivors
-         * grows to.  T2 needs room in dst for the inserts that can arrive
-         * while the migration runs (at most one per SM_HELP_BUCKETS + 1
-         * buckets of src): never shrink by more than 8x in one step. */
-        size_t nb = sm__buckets_for((size_t)n);
-        size_t fl = floor_buckets(m);
-        if (nb < t->nbuckets / 8)
-            nb = t->nbuckets / 8;
-        if (nb < fl)
-            nb = fl;
+        size_t nb = shrink_target(m, t, (size_t)n);
         if (nb < t->nbuckets)
             sm__start_transition(m, t, nb, thr);
     }
@@ -337,16 +350,17 @@ int sm_trim(sm_map *m, size_t *released) {
     int64_t before = held_bytes(m, thr);
     int rc = SM_OK;
     sm__pin(thr);
-    sm__table *t = sm__finish_transition(m, thr);
-    int64_t n = sm__table_count(t);
-    size_t nb = sm__buckets_for(n > 0 ? (size_t)n : 0);
-    size_t fl = floor_buckets(m);
-    if (nb < fl)
-        nb = fl;
-    if (nb < t->nbuckets) {
+    /* Shrink step by step (each step keeps room for concurrent inserts,
+     * T2) until the table is the size a fresh map would have. */
+    for (int step = 0; step < 64 && rc == SM_OK; step++) {
+        sm__table *t = sm__finish_transition(m, thr);
+        int64_t n = sm__table_count(t);
+        size_t nb = shrink_target(m, t, n > 0 ? (size_t)n : 0);
+        if (nb >= t->nbuckets)
+            break;
         rc = sm__start_transition(m, t, nb, thr);
-        sm__finish_transition(m, thr);
     }
+    sm__finish_transition(m, thr);
     sm__unpin(thr);
     sm__ebr_barrier(); /* everything retired so far is freed */
 #if defined(__GLIBC__)
