@@ -8,6 +8,7 @@
 #                         pkg-config and find_package
 #   make install          install into $(PREFIX) (default /usr/local)
 #   make bench            build and run the benchmark (tools/bench.py)
+#   make fuzz             clang libFuzzer build in build-fuzz/, ctest -L fuzz
 #   make clean            remove every build directory
 #
 # Knobs: PREFIX, JOBS (default 2), CTEST_JOBS, ASAN_SCALE, TSAN_SCALE,
@@ -28,6 +29,7 @@ BENCH_ARGS  ?=
 BUILD       := build
 ASAN_BUILD  := build-asan
 TSAN_BUILD  := build-tsan
+FUZZ_BUILD  := build-fuzz
 STAGE       := $(CURDIR)/$(BUILD)/stage
 CHECK_DIR   := $(BUILD)/install-check
 
@@ -47,14 +49,14 @@ CTEST_ARGS  := --output-on-failure --no-tests=error -j$(CTEST_JOBS)
 MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
 .PHONY: all build demo test test-release test-asan test-tsan test-install \
-        install clean bench help
+        install clean bench fuzz help
 
 say = @printf '\n==> [%s] %s\n' "$$(date +%H:%M:%S)" "$(1)"
 
 all: build
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	$(call say,configure the release build in $(BUILD)/)
@@ -136,6 +138,17 @@ install:
 	$(call say,install into $(PREFIX))
 	$(CMAKE) --install $(BUILD)
 
+# libFuzzer needs clang: a separate build in build-fuzz/, then the fuzz
+# tests (corpus replay and a 60 s fuzz_smoke run).
+fuzz:
+	$(call say,configure the clang libFuzzer build in $(FUZZ_BUILD)/)
+	CC=clang $(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSM_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	$(call say,build $(FUZZ_BUILD)/ with -j$(JOBS))
+	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS)
+	$(call say,ctest -L fuzz: $(FUZZ_BUILD)/)
+	$(CTEST) --test-dir $(FUZZ_BUILD) $(CTEST_ARGS) -L fuzz
+
 # tools/bench.py runs the suite (fresh process per measurement, medians,
 # peers); BENCH_ARGS go to it, e.g. BENCH_ARGS=--quick for a smoke run.
 bench: build
@@ -152,4 +165,4 @@ bench: build
 
 clean:
 	$(call say,remove the build directories)
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
