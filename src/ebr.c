@@ -172,6 +172,10 @@ static void thr_exit(void *arg) {
 
 bool sm__on_reclaimer(void) { return tls_is_reclaimer != 0; }
 
+unsigned sm__thread_records(void) {
+    return atomic_load_explicit(&g_nthreads, memory_order_relaxed);
+}
+
 /* ---- retire ------------------------------------------------------------ */
 
 void sm__retire(sm__thr *t, sm__retired *node, sm__reclaim_fn fn) {

@@ -257,13 +257,15 @@ typedef struct sm__table {
     int64_t inh_count;           /* C2: totals inherited at promotion */
     int64_t inh_bytes;
     int64_t pend_charge;         /* pending bytes charged when retired */
+    /* T6: inserts this table may still take while it is the destination
+     * of a running migration (not yet current).  Set before publication. */
+    _Atomic int64_t xins_budget;
     /* The table this one is migrating into; NULL when none.  Set once,
      * by CAS from NULL, only while this table is the map's current one. */
     _Atomic(struct sm__table *) xnext;
     _Atomic size_t xcursor;      /* next bucket index to claim for migration */
     _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
-    char pad[8];
-    sm__stripe stripe[SM_STRIPES];
+    SM_ALIGNED(SM_CACHELINE) sm__stripe stripe[SM_STRIPES];
     sm__bucket b[];              /* nbuckets, 64-byte aligned */
 } sm__table;
 
@@ -551,6 +553,12 @@ void sm__call_hook(sm_map *m, uint64_t value, sm_reason why);
  * latency), more while shrinking (the destination is small: T2). */
 #define SM_HELP_GROW 4
 #define SM_HELP_SHRINK 8
+/* Entries kept free in a migration's destination for writes that race
+ * with the start of the transition (T6): each thread can have at most
+ * one such write, so the bound is the number of thread records (never
+ * fewer than the threads alive) plus a constant. */
+unsigned sm__thread_records(void);
+#define SM_SLACK ((int64_t)sm__thread_records() + 8)
 /* Probe length (buckets) past which an insert asks for growth. */
 #ifndef SM_MAX_PROBE
 #define SM_MAX_PROBE 64

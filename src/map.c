@@ -31,7 +31,7 @@
 enum { OP_PUT, OP_LOS, OP_SWAP, OP_CAS, OP_DEL, OP_LAD, OP_CAD };
 
 /* Internal outcomes of one attempt in one table. */
-enum { W_RETRY = 100, W_NEED_BLOB, W_NEED_HOOK, W_NEED_GROW };
+enum { W_RETRY = 100, W_NEED_BLOB, W_NEED_HOOK, W_NEED_GROW, W_WAIT };
 
 typedef struct wctx {
     int op;
@@ -191,6 +191,13 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
         sm__bucket_unlock(bh);
         return W_NEED_BLOB;
     }
+    if (SM_UNLIKELY(atomic_load_explicit(&m->xcur, memory_order_relaxed) != t) &&
+        atomic_fetch_sub_explicit(&t->xins_budget, 1, memory_order_relaxed) <= 0) {
+        /* T6: t is a migration's destination and its insert budget is
+         * spent: wait for the migration to finish. */
+        sm__bucket_unlock(bh);
+        return W_WAIT;
+    }
     size_t i = h;
     for (size_t dist = 0;; dist++) {
         sm__bucket *b = &t->b[i];
@@ -323,7 +330,7 @@ SM_INLINE int do_write(sm_key_kind kind, sm_map *m, const sm__key *k, wctx *w) {
                 rc = SM_ENOMEM;
                 break;
             }
-        } else if (rc == W_RETRY && ++spins > 8) {
+        } else if (rc == W_WAIT || (rc == W_RETRY && ++spins > 8)) {
             sched_yield();
         }
     }

@@ -73,6 +73,7 @@ sm__table *sm__table_new(sm_map *m, size_t nbuckets) {
     t->cleared = 0;
     t->inh_count = t->inh_bytes = 0;
     t->pend_charge = 0;
+    atomic_init(&t->xins_budget, 0);
     atomic_init(&t->xnext, NULL);
     atomic_init(&t->xcursor, 0);
     atomic_init(&t->xmoved, 0);

@@ -46,6 +46,15 @@
  *      been deleted and (byte keys) their blobs freed before this reader
  *      pinned, while src is still reachable as the current table.
  *      Readers never wait for migration and never write.
+ *  T6  Inserts into dst before it is current draw on an insert budget set
+ *      when the transition starts (3/4 of dst's slots minus src's entries,
+ *      minus a margin).  When it is spent, an insert waits (yields and
+ *      retries, helping the migration) until dst is current.  Without it a
+ *      migrator descheduled in the middle of the last bucket lets the
+ *      other writers fill dst until the copy has nowhere to go (found by
+ *      tests/stress_shrink_refill: 2788 inserts landed while one bucket's
+ *      migrator was off the CPU).  With it dst holds at most the copied
+ *      entries plus the budget, under 3/4 of its slots.
  *  T4  A transition starts only from the map's current table, so at most
  *      one runs at a time, and dst never migrates before it is current.
  *  T5  An operation that still holds a table replaced by clear finishes on
@@ -185,6 +194,17 @@ int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr)
     sm__table *nx = sm__table_new(m, nbuckets);
     if (!nx)
         return SM_ENOMEM;
+    /* T6: room left for inserts while migrating, keeping a quarter of the
+     * slots free for the entries still to be copied (and for the few
+     * writes that race with the start and still land in t).  The count is
+     * read again here, after the allocation: a shrink decided on an older
+     * count is dropped if t has filled up meanwhile. */
+    int64_t room = (int64_t)(nbuckets * SM_SLOTS * 3 / 4) - sm__table_count(t) - SM_SLACK;
+    if (room < 0 && nbuckets < t->nbuckets) {
+        sm__table_free(nx); /* never published */
+        return 0;
+    }
+    atomic_init(&nx->xins_budget, room > 0 ? room : 0);
     sm__table *expect = NULL;
     if (!atomic_compare_exchange_strong_explicit(&t->xnext, &expect, nx,
                                                  memory_order_acq_rel,
@@ -212,8 +232,12 @@ static size_t floor_buckets(sm_map *m) {
  * the shrink threshold at a load of 3/10 this at least halves the table,
  * and a map that lost 90% of its entries ends at the size a fresh map of
  * the survivors grows to.  Never below the reserve floor. */
-static size_t shrink_target(sm_map *m, sm__table *t, size_t n) {
-    size_t nb = sm__buckets_for(n + t->nbuckets / SM_HELP_SHRINK);
+static size_t shrink_target(sm_map *m, sm__table *t, size_t n, int sync) {
+    /* sync: the caller migrates the whole table itself (sm_trim), and
+     * inserts meanwhile wait once the budget is spent (T6), so no room is
+     * needed for them beyond the slack. */
+    size_t during = sync ? 0 : t->nbuckets / SM_HELP_SHRINK;
+    size_t nb = sm__buckets_for(n + during + (size_t)SM_SLACK);
     size_t fl = floor_buckets(m);
     return nb < fl ? fl : nb;
 }
@@ -228,7 +252,7 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
     if ((size_t)n * 5 > slots * 4) {
         sm__start_transition(m, t, t->nbuckets * 2, thr);
     } else if ((size_t)n * 10 < slots * 3 && t->nbuckets > floor_buckets(m)) {
-        size_t nb = shrink_target(m, t, (size_t)n);
+        size_t nb = shrink_target(m, t, (size_t)n, 0);
         if (nb < t->nbuckets)
             sm__start_transition(m, t, nb, thr);
     }
@@ -355,7 +379,7 @@ int sm_trim(sm_map *m, size_t *released) {
     for (int step = 0; step < 64 && rc == SM_OK; step++) {
         sm__table *t = sm__finish_transition(m, thr);
         int64_t n = sm__table_count(t);
-        size_t nb = shrink_target(m, t, n > 0 ? (size_t)n : 0);
+        size_t nb = shrink_target(m, t, n > 0 ? (size_t)n : 0, 1);
         if (nb >= t->nbuckets)
             break;
         rc = sm__start_transition(m, t, nb, thr);
