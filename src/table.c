@@ -112,12 +112,14 @@ void sm__wait_even(sm__bucket *b, unsigned spins) {
 }
 
 void sm__bucket_lock_slow(sm__bucket *b) {
-    /* Spin briefly, then yield: with more threads than cores the holder
-     * may be descheduled, and spinning would only delay it. */
+    /* Spin, then yield.  The spin (about 1024 pauses, tens of
+     * microseconds) outlasts a holder that takes a page fault in a fresh
+     * table; past it the holder is probably descheduled (more threads than
+     * cores) and spinning would only delay it. */
     for (unsigned spins = 0;; spins++) {
         if (sm__bucket_trylock(b))
             return;
-        if (spins < 64)
+        if (spins < 1024)
             SM_PAUSE();
         else
             sched_yield();
@@ -140,7 +142,10 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
      * is published. */
     for (;;) {
         sm__bucket *b = &t->b[i];
-        if (bucket_free_slot(b) >= 0) {
+        /* Lock first, no peek: in a fresh table the first touch of a page
+         * should be a write, or the kernel maps the zero page for the read
+         * and takes a second fault for the write. */
+        {
             sm__bucket_lock(b);
             int s = bucket_free_slot(b);
             if (s >= 0) {
