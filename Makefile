@@ -1,7 +1,7 @@
 # stillmap — a thin wrapper around CMake.  CMakeLists.txt is the build.
 #
 #   make                  configure and build the release build in build/
-#   make demo             build and run examples/demo.c
+#   make demo             build and run examples/incidents.c (DEMO_ARGS=...)
 #   make test             release, ASan+UBSan (with the SM_DEBUG misuse
 #                         checks) and TSan builds, each under ctest, then
 #                         an install into build/stage that is used through
@@ -65,8 +65,8 @@ build:
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
 demo: build
-	$(call say,run the demo: $(BUILD)/examples/sm_demo)
-	$(BUILD)/examples/sm_demo
+	$(call say,run the demo: $(BUILD)/examples/sm_incidents $(DEMO_ARGS))
+	$(BUILD)/examples/sm_incidents $(DEMO_ARGS)
 
 test: test-release test-asan test-tsan test-install
 	$(call say,make test: every step passed)
