@@ -259,16 +259,20 @@ typedef struct barrier_node {
     _Atomic int xdone;
 } barrier_node;
 
-static int g_barriers_seen = 0; /* barrier nodes reclaimed in this pass */
+static int g_barriers_seen = 0;       /* barrier nodes reached in this round */
+static sm__retired *g_barriers_ripe;  /* reached, not yet signalled */
 
 static void barrier_reclaim(sm__retired *node) {
-    barrier_node *b = (barrier_node *)node;
-    atomic_store_explicit(&b->xdone, 1, memory_order_release);
+    /* Not signalled yet: nodes retired before it on other threads' lists
+     * may not have been collected (E5). */
+    node->next = g_barriers_ripe;
+    g_barriers_ripe = node;
     g_barriers_seen++;
 }
 
-/* One pass: collect, advance, reclaim; repeat while a barrier needs the
- * nodes retired before it (E5). */
+/* One pass: collect, advance, reclaim; while a barrier was reached,
+ * collect and reclaim again (everything retired before the barrier is
+ * safe by then, E5), and only then signal the barriers. */
 static void pass(void) {
     g_barriers_seen = 0;
     collect();
@@ -281,6 +285,11 @@ static void pass(void) {
         g_barriers_seen = 0;
         collect();
         reclaim_safe();
+    }
+    while (g_barriers_ripe) {
+        barrier_node *b = (barrier_node *)g_barriers_ripe;
+        g_barriers_ripe = g_barriers_ripe->next;
+        atomic_store_explicit(&b->xdone, 1, memory_order_release);
     }
 }
 

@@ -62,16 +62,17 @@ void sm__hookrec_reclaim(sm__retired *node) {
     sm__hookrec *hr = (sm__hookrec *)node;
     sm_map *m = hr->map;
     sm__call_hook(m, hr->value, hr->reason);
+    pending_done(m, (int64_t)sizeof *hr); /* before the free: the stat never
+                                             counts freed memory */
     sm__free(m, hr, sizeof *hr);
-    pending_done(m, (int64_t)sizeof *hr);
 }
 
 void sm__blob_reclaim(sm__retired *node) {
     sm__blob *bl = (sm__blob *)node;
     sm_map *m = bl->map;
     size_t sz = sm__blob_size(bl->len);
-    sm__free(m, bl, sz);
     pending_done(m, (int64_t)sz);
+    sm__free(m, bl, sz);
 }
 
 static inline uint8_t bucket_flags(sm__bucket *b) {

@@ -69,6 +69,11 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SM_NO_MALLOC_TRIM 1 /* clang's AddressSanitizer */
+#endif
+#endif
 
 /* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
@@ -296,10 +301,17 @@ void sm__table_reclaim(sm__retired *node) {
     sm__table *t = (sm__table *)node;
     sm_map *m = t->map;
     int64_t charge = t->pend_charge;
-    if (t->cleared)
+    if (t->cleared) {
         walk_chain_and_free(m, t, SM_REMOVED_CLEAR, 1);
-    else
-        sm__table_free(t); /* promoted away: every bucket moved, nothing to walk */
+    } else {
+        /* Promoted away: every bucket moved, nothing to walk.  The charge
+         * goes before the memory, so the stat never counts freed bytes. */
+        sm__thr *thr = sm__thr_get();
+        if (thr)
+            sm__pending_add(m, thr->stripe, -charge, -1);
+        sm__table_free(t);
+        return;
+    }
     sm__thr *thr = sm__thr_get();
     if (thr)
         sm__pending_add(m, thr->stripe, -charge, -1);
@@ -345,16 +357,20 @@ int sm_clear(sm_map *m) {
     return SM_OK;
 }
 
+/* Bytes the map holds: pending reclamation first, then the live tables, so
+ * that a table promoted away in between is missed rather than counted
+ * twice (sm_trim then under-reports, never over-reports). */
 static int64_t held_bytes(sm_map *m, sm__thr *thr) {
+    int64_t b = 0;
+    for (int i = 0; i < SM_STRIPES; i++)
+        b += atomic_load_explicit(&m->mstripe[i].xpend_bytes, memory_order_relaxed);
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
-    int64_t b = (int64_t)t->mem_bytes + sm__table_key_bytes(t);
+    b += (int64_t)t->mem_bytes + sm__table_key_bytes(t);
     if (nx)
         b += (int64_t)nx->mem_bytes + sm__table_key_bytes_raw(nx);
     sm__unpin(thr);
-    for (int i = 0; i < SM_STRIPES; i++)
-        b += atomic_load_explicit(&m->mstripe[i].xpend_bytes, memory_order_relaxed);
     return b;
 }
 
@@ -387,8 +403,13 @@ int sm_trim(sm_map *m, size_t *released) {
     sm__finish_transition(m, thr);
     sm__unpin(thr);
     sm__ebr_barrier(); /* everything retired so far is freed */
-#if defined(__GLIBC__)
-    malloc_trim(0);
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(SM_NO_MALLOC_TRIM)
+    /* Only for the C library's allocator (a user allocator has its own
+     * policy).  Not in AddressSanitizer builds, whose malloc is not
+     * glibc's (glibc's malloc_trim then works on arenas that were never
+     * set up, and crashes when two threads call it at once). */
+    if (m->default_alloc)
+        malloc_trim(0);
 #endif
     int64_t after = held_bytes(m, thr);
     if (released && before > after)
