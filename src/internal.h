@@ -489,6 +489,17 @@ int sm__check_map(const sm_map *m, const char *fn);
 #define SM_MISUSE(fn, what) SM_EMISUSE
 #endif
 
+/* The common start of a public call on a map: a NULL map is SM_EINVAL,
+ * the debug check, then the calling thread's record (SM_ENOMEM if it
+ * cannot be created).  Declares `thr`. */
+#define SM_ENTER(m, thr)                  \
+    if (!(m))                             \
+        return SM_EINVAL;                 \
+    SM_DEBUG_CHECK(m);                    \
+    sm__thr *thr = sm__thr_get();         \
+    if (!thr)                             \
+        return SM_ENOMEM
+
 /* Hashing: XXH3 (Debian libxxhash-dev, header-only mode, so it is a
  * build-time dependency only), seeded per map. */
 static inline uint64_t sm__hash_bytes(const sm_map *m, const void *p, size_t len) {

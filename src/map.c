@@ -666,12 +666,7 @@ size_t sm_len(sm_map *m) {
 }
 
 int sm_pin(sm_map *m) {
-    if (!m)
-        return SM_EINVAL;
-    SM_DEBUG_CHECK(m);
-    sm__thr *thr = sm__thr_get();
-    if (!thr)
-        return SM_ENOMEM;
+    SM_ENTER(m, thr);
     sm__pin(thr);
     return SM_OK;
 }

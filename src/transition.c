@@ -326,12 +326,7 @@ void sm__destroy_tables(sm_map *m) {
 /* ---- clear and reserve ---------------------------------------------- */
 
 int sm_clear(sm_map *m) {
-    if (!m)
-        return SM_EINVAL;
-    SM_DEBUG_CHECK(m);
-    sm__thr *thr = sm__thr_get();
-    if (!thr)
-        return SM_ENOMEM;
+    SM_ENTER(m, thr);
     sm__table *nt = sm__table_new(m, floor_buckets(m));
     if (!nt)
         return SM_ENOMEM;
@@ -377,12 +372,7 @@ static int64_t held_bytes(sm_map *m, sm__thr *thr) {
 int sm_trim(sm_map *m, size_t *released) {
     if (released)
         *released = 0;
-    if (!m)
-        return SM_EINVAL;
-    SM_DEBUG_CHECK(m);
-    sm__thr *thr = sm__thr_get();
-    if (!thr)
-        return SM_ENOMEM;
+    SM_ENTER(m, thr);
     if (thr->nest > 0)
         return SM_MISUSE("sm_trim", "called while the thread holds a pin");
     if (sm__on_reclaimer())
@@ -418,14 +408,9 @@ int sm_trim(sm_map *m, size_t *released) {
 }
 
 int sm_reserve(sm_map *m, size_t n) {
-    if (!m)
-        return SM_EINVAL;
-    SM_DEBUG_CHECK(m);
+    SM_ENTER(m, thr);
     if (n > ((size_t)1 << 40))
         return SM_EINVAL;
-    sm__thr *thr = sm__thr_get();
-    if (!thr)
-        return SM_ENOMEM;
     /* Room for n at a load factor below the growth threshold (4/5). */
     size_t need = sm__buckets_for(n);
     size_t cur = atomic_load_explicit(&m->xreserve_buckets, memory_order_relaxed);
