@@ -20,8 +20,11 @@ extern "C" {
 
 enum bench_adapter_flags {
     BA_THREAD_SAFE = 1u << 0,   /* all operations may run concurrently */
-    BA_NEEDS_THREAD_INIT = 1u << 1 /* thread_init/thread_fini must be
-                                      called by every thread using it */
+    BA_NEEDS_THREAD_INIT = 1u << 1, /* thread_init/thread_fini must be
+                                       called by every thread using it */
+    BA_CLEAR_EXCLUSIVE = 1u << 2   /* clear must not run concurrently with
+                                      other operations: T6 puts the map
+                                      behind the rwlock wrapper */
 };
 
 typedef struct bench_adapter {
@@ -47,6 +50,11 @@ typedef struct bench_adapter {
      * members of a JSON object (no braces) into buf; reported as
      * "lib_stats" after the timed loop. */
     void (*describe)(void *m, char *buf, size_t len);
+    /* Optional (NULL: the library offers none): give memory back after
+     * many deletes, the library's own way.  0 on success, negative on
+     * error.  shrink_how names what it calls (reported by T8). */
+    int (*shrink)(void *m);
+    const char *shrink_how;
 } bench_adapter;
 
 /* Adapters compiled in; each is defined only when its library is found

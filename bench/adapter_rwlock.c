@@ -80,6 +80,15 @@ static int rw_clear(void *m)
     return rc;
 }
 
+static int rw_shrink(void *m)
+{
+    struct locked *l = m;
+    pthread_rwlock_wrlock(&l->lock);
+    int rc = rw_inner->shrink(l->inner);
+    pthread_rwlock_unlock(&l->lock);
+    return rc;
+}
+
 static size_t rw_len(void *m)
 {
     struct locked *l = m;
@@ -97,6 +106,7 @@ const bench_adapter *bench_rwlock_wrap(const bench_adapter *inner)
         rw_name, inner->flags | BA_THREAD_SAFE,
         rw_create, rw_destroy, rw_put, rw_get, rw_del, rw_clear, rw_len,
         inner->thread_init, inner->thread_fini, NULL,
+        inner->shrink ? rw_shrink : NULL, inner->shrink_how,
     };
     return &rw_adapter;
 }

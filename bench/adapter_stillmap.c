@@ -51,6 +51,11 @@ static int sm_a_clear(void *m)
     return sm_clear(m) == SM_OK ? 0 : -1;
 }
 
+static int sm_a_shrink(void *m)
+{
+    return sm_trim(m, NULL) == SM_OK ? 0 : -1;
+}
+
 static size_t sm_a_len(void *m)
 {
     return sm_len(m);
@@ -78,5 +83,5 @@ static void sm_a_describe(void *m, char *buf, size_t len)
 const bench_adapter bench_adapter_stillmap = {
     "stillmap", BA_THREAD_SAFE,
     sm_a_create, sm_a_destroy, sm_a_put, sm_a_get, sm_a_del, sm_a_clear,
-    sm_a_len, NULL, NULL, sm_a_describe,
+    sm_a_len, NULL, NULL, sm_a_describe, sm_a_shrink, "sm_trim",
 };

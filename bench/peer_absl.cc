@@ -54,6 +54,12 @@ int absl_clear(void *m)
     return 0;
 }
 
+int absl_shrink(void *m)
+{
+    static_cast<Map *>(m)->rehash(0);
+    return 0;
+}
+
 size_t absl_len(void *m)
 {
     return static_cast<Map *>(m)->size();
@@ -64,5 +70,5 @@ size_t absl_len(void *m)
 extern "C" const bench_adapter bench_adapter_absl = {
     "absl", 0,
     absl_create, absl_destroy, absl_put, absl_get, absl_del, absl_clear,
-    absl_len, nullptr, nullptr, nullptr,
+    absl_len, nullptr, nullptr, nullptr, absl_shrink, "rehash(0)",
 };

@@ -55,5 +55,5 @@ size_t ck_len(void *m)
 extern "C" const bench_adapter bench_adapter_cuckoo = {
     "cuckoo", BA_THREAD_SAFE,
     ck_create, ck_destroy, ck_put, ck_get, ck_del, ck_clear, ck_len,
-    nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr,
 };

@@ -59,7 +59,7 @@ size_t tbb_len(void *m)
 } // namespace
 
 extern "C" const bench_adapter bench_adapter_tbb = {
-    "tbb", BA_THREAD_SAFE,
+    "tbb", BA_THREAD_SAFE | BA_CLEAR_EXCLUSIVE,
     tbb_create, tbb_destroy, tbb_put, tbb_get, tbb_del, tbb_clear, tbb_len,
-    nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr,
 };

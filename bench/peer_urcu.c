@@ -180,5 +180,5 @@ static void u_thread_fini(void)
 const bench_adapter bench_adapter_urcu = {
     "urcu", BA_THREAD_SAFE | BA_NEEDS_THREAD_INIT,
     u_create, u_destroy, u_put, u_get, u_del, u_clear, u_len,
-    u_thread_init, u_thread_fini, NULL,
+    u_thread_init, u_thread_fini, NULL, NULL, NULL,
 };

@@ -44,6 +44,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 
 static inline uint64_t value_of(uint64_t key)
@@ -61,6 +63,7 @@ struct cfg {
     uint64_t seed;
     uint64_t ops_per_thread;
     int repeat;             /* T2/T3: run the lookup pass this many times */
+    const char *trace;      /* T6: CSV of the window's lookups */
 };
 
 struct result {
@@ -76,7 +79,19 @@ struct result {
     int ok;
     char why[160];
     char lib_stats[512];     /* adapter's describe(), after the timed loop */
+    char extra[1024];        /* test-specific JSON members, each with ',' */
 };
+
+static void xadd(struct result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void xadd(struct result *r, const char *fmt, ...)
+{
+    size_t used = strlen(r->extra);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->extra + used, sizeof r->extra - used, fmt, ap);
+    va_end(ap);
+}
 
 static const bench_adapter *find_adapter(const char *name)
 {
@@ -585,14 +600,386 @@ static void t_mixed(const bench_adapter *ad, const struct cfg *c,
 }
 
 /* ---------------------------------------------------------------- */
+/* T5: churn                                                         */
+/* ---------------------------------------------------------------- */
+/* Step i inserts keys[i] and deletes keys[i - half], the oldest live. */
+static BU_NOINLINE size_t phase_churn(const bench_adapter *ad, void *m,
+                                      const uint64_t *keys, size_t half,
+                                      size_t steps, size_t *errors)
+{
+    size_t removed = 0;
+    for (size_t i = half; i < half + steps; i++) {
+        *errors += ad->put(m, keys[i], value_of(keys[i])) != 0;
+        int rc = ad->del(m, keys[i - half]);
+        removed += rc == 1;
+        *errors += rc < 0;
+    }
+    return removed;
+}
+
+static void t_churn(const bench_adapter *ad, const struct cfg *c,
+                    struct result *r)
+{
+    size_t n = c->n, half = n / 2, steps = 5 * n;
+    size_t total = half + steps;
+    uint64_t *keys = xmalloc_touched(total * sizeof *keys);
+    uint64_t *probe = xmalloc_touched((half ? half : 1) * sizeof *probe);
+    for (size_t i = 0; i < total; i++)
+        keys[i] = bu_splitmix64(i);
+    /* the live keys after the churn: i in [steps, total) */
+    memcpy(probe, keys + steps, half * sizeof *keys);
+    bu_shuffle_u64(probe, half, c->seed);
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    void *m = create_or_die(ad);
+    fill(ad, m, keys, half);
+    size_t rss_filled = bu_rss_bytes();
+
+    size_t errors = 0;
+    uint64_t c0 = bu_thread_cpu_ns();
+    uint64_t t0 = bu_now_ns();
+    size_t removed = phase_churn(ad, m, keys, half, steps, &errors);
+    r->ns = bu_now_ns() - t0;
+    r->cpu_ns = bu_thread_cpu_ns() - c0;
+    r->ops = 2 * (uint64_t)steps;   /* one put and one delete per step */
+    size_t rss_churned = bu_rss_bytes();
+
+    uint64_t sum = 0;
+    uint64_t t1 = bu_now_ns();
+    size_t hits = phase_get(ad, m, probe, half, &sum, &errors);
+    uint64_t lookup_ns = bu_now_ns() - t1;
+    r->rss = bu_rss_bytes();
+    r->rss_1s = rss_after_1s();
+    describe(ad, m, r);
+    xadd(r, "\"churn_steps\":%zu,\"lookup_after_churn_ops\":%zu,"
+         "\"lookup_after_churn_ops_per_s\":%.0f,"
+         "\"rss_filled_bytes\":%zu,\"rss_churned_bytes\":%zu,",
+         steps, half,
+         lookup_ns ? (double)half * 1e9 / (double)lookup_ns : 0.0,
+         rss_filled, rss_churned);
+
+    uint64_t want = 0;
+    for (size_t i = 0; i < half; i++)
+        want += value_of(probe[i]);
+    if (errors)
+        fail(r, "%zu errors (of %zu churn steps)", errors, steps);
+    if (removed != steps)
+        fail(r, "churn removed %zu of %zu oldest keys", removed, steps);
+    if (hits != half || sum != want)
+        fail(r, "lookup after churn found %zu of %zu (or wrong values)",
+             hits, half);
+    if (ad->len(m) != half)
+        fail(r, "len %zu != %zu live keys", ad->len(m), half);
+    size_t wrong = 0;
+    size_t back = steps < half ? steps : half;
+    size_t stale = count_present(ad, m, keys + steps - back, back, &wrong);
+    if (stale)
+        fail(r, "%zu of the last %zu deleted keys still found", stale, back);
+    ad->destroy(m);
+    thread_fini(ad);
+    free(probe);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
+/* T6: clear under one reader                                        */
+/* ---------------------------------------------------------------- */
+struct clear_shared {
+    const bench_adapter *ad;
+    void *m;
+    const uint64_t *keys;
+    size_t n;
+    uint64_t seed;
+    uint64_t *ts;            /* start of each recorded lookup */
+    uint32_t *lat;           /* its latency, ns (saturated) */
+    uint32_t *own;           /* latency less run-queue wait (SLOW_NS) */
+    size_t cap, count;       /* recorded while armed */
+    _Atomic int ready, armed, stop;
+    /* out */
+    uint64_t lookups, wrong, errors, reader_ns, reader_cpu_ns;
+};
+
+static void *clear_reader(void *p)
+{
+    struct clear_shared *sh = p;
+    const bench_adapter *ad = sh->ad;
+    void *m = sh->m;
+    uint64_t s = sh->seed, lookups = 0, wrong = 0, errors = 0;
+    size_t cnt = 0;
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY);
+    uint64_t w0 = run_delay_ns(fd);
+    thread_init(ad);
+    atomic_store(&sh->ready, 1);
+    uint64_t c0 = bu_thread_cpu_ns();
+    uint64_t t0 = bu_now_ns();
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        uint64_t key = sh->keys[bu_below(bu_rand(&s), sh->n)];
+        uint64_t v = 0;
+        uint64_t a = bu_now_ns();
+        int rc = ad->get(m, key, &v);
+        uint64_t d = bu_now_ns() - a, own = d;
+        if (BU_UNLIKELY(d > SLOW_NS)) {
+            uint64_t wt = run_delay_ns(fd), waited = wt - w0;
+            own = d > waited ? d - waited : 0;
+            w0 = wt;
+        } else if (BU_UNLIKELY((lookups & 4095) == 0)) {
+            w0 = run_delay_ns(fd);
+        }
+        lookups++;
+        if (rc == 1)
+            wrong += v != value_of(key);
+        else
+            errors += rc < 0;
+        if (atomic_load_explicit(&sh->armed, memory_order_relaxed) &&
+            cnt < sh->cap) {
+            sh->ts[cnt] = a;
+            sh->lat[cnt] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+            sh->own[cnt] = own > UINT32_MAX ? UINT32_MAX : (uint32_t)own;
+            cnt++;
+        }
+    }
+    sh->reader_ns = bu_now_ns() - t0;
+    sh->reader_cpu_ns = bu_thread_cpu_ns() - c0;
+    if (fd >= 0)
+        close(fd);
+    thread_fini(ad);
+    sh->count = cnt;
+    sh->lookups = lookups;
+    sh->wrong = wrong;
+    sh->errors = errors;
+    return NULL;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u),
+                          (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+#define T6_CAP (4u << 20)    /* lookups recorded from 5 ms before clear */
+
+static void t_clear(const bench_adapter *ad, const struct cfg *c,
+                    struct result *r, const char *clear_how)
+{
+    size_t n = c->n;
+    uint64_t *keys = xmalloc_touched(n * sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = bu_splitmix64(i);
+    struct clear_shared sh;
+    memset(&sh, 0, sizeof sh);
+    sh.cap = T6_CAP;
+    sh.ts = xmalloc_touched(sh.cap * sizeof *sh.ts);
+    sh.lat = xmalloc_touched(sh.cap * sizeof *sh.lat);
+    sh.own = xmalloc_touched(sh.cap * sizeof *sh.own);
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    sh.ad = ad;
+    sh.m = create_or_die(ad);
+    sh.keys = keys;
+    sh.n = n;
+    sh.seed = c->seed;
+    fill(ad, sh.m, keys, n);
+
+    pthread_t th;
+    if (pthread_create(&th, NULL, clear_reader, &sh) != 0) {
+        fprintf(stderr, "sm_bench: pthread_create failed\n");
+        exit(2);
+    }
+    while (!atomic_load(&sh.ready))
+        sched_yield();
+    sleep_ns(195000000u);
+    atomic_store(&sh.armed, 1);
+    sleep_ns(5000000u);
+    size_t rss_before = bu_rss_bytes();
+    uint64_t ca = bu_now_ns();
+    int crc = ad->clear(sh.m);
+    uint64_t cb = bu_now_ns();
+    size_t rss_after = bu_rss_bytes();
+    sleep_ns(20000000u);
+    atomic_store(&sh.stop, 1);
+    pthread_join(th, NULL);
+    uint64_t since = bu_now_ns() - cb;
+    if (since < 1000000000u)
+        sleep_ns(1000000000u - since);
+    r->rss_1s = bu_rss_bytes();
+    r->rss = rss_after;
+    r->ops = sh.lookups;
+    r->ns = sh.reader_ns;
+    r->cpu_ns = sh.reader_cpu_ns;
+    describe(ad, sh.m, r);
+
+    /* Lookups overlapping [clear start, clear end + 10 ms]. */
+    uint64_t wend = cb + 10000000u;
+    size_t nw = 0;
+    uint64_t *w = xmalloc_touched((sh.count ? sh.count : 1) * sizeof *w);
+    FILE *tf = NULL;
+    if (c->trace) {
+        tf = fopen(c->trace, "w");
+        if (!tf)
+            fprintf(stderr, "sm_bench: cannot write %s\n", c->trace);
+        else
+            fprintf(tf, "t_ns,latency_ns,own_ns\n");
+    }
+    for (size_t i = 0; i < sh.count; i++) {
+        uint64_t a = sh.ts[i], e = a + sh.lat[i];
+        if (e >= ca && a <= wend) {
+            w[nw++] = sh.lat[i];
+            if (sh.lat[i] > SLOW_NS) {
+                r->slow++;
+                if (sh.own[i] < sh.lat[i])
+                    r->slow_waited++;
+                if (sh.own[i] > r->max_own)
+                    r->max_own = sh.own[i];
+            }
+            if (tf)
+                fprintf(tf, "%lld,%u,%u\n", (long long)(a - ca), sh.lat[i],
+                        sh.own[i]);
+        }
+    }
+    if (tf)
+        fclose(tf);
+    uint64_t wmax = 0, wp999 = 0, wp50 = 0;
+    if (nw) {
+        bu_sort_u64(w, nw);
+        wmax = w[nw - 1];
+        wp999 = bu_pct(w, nw, 0.999);
+        wp50 = bu_pct(w, nw, 0.5);
+    }
+    r->have_lat = 1;
+    r->p50 = wp50;
+    r->p999 = wp999;
+    r->max = wmax;
+    r->clock_ns = clock_overhead_ns();
+    xadd(r, "\"clear_how\":\"%s\",\"clear_ns\":%llu,"
+         "\"window_lookups\":%zu,\"window_p50_ns\":%llu,"
+         "\"window_p999_ns\":%llu,\"window_max_ns\":%llu,"
+         "\"window_max_own_ns\":%llu,"
+         "\"recorded_lookups\":%zu,\"rss_before_clear_bytes\":%zu,"
+         "\"rss_after_clear_bytes\":%zu,",
+         clear_how, (unsigned long long)(cb - ca), nw,
+         (unsigned long long)wp50, (unsigned long long)wp999,
+         (unsigned long long)wmax,
+         (unsigned long long)(r->slow ? r->max_own : wmax), sh.count,
+         rss_before, rss_after);
+
+    if (crc != 0)
+        fail(r, "clear returned -%zu (n %zu)", (size_t)-crc, n);
+    if (sh.wrong || sh.errors)
+        fail(r, "reader: %zu wrong values, %zu errors", (size_t)sh.wrong,
+             (size_t)sh.errors);
+    if (sh.count >= sh.cap)
+        fail(r, "reader recorded %zu lookups, the cap %zu: window cut",
+             sh.count, sh.cap);
+    if (nw == 0)
+        fail(r, "no reader lookup in the window (%zu recorded, n %zu)",
+             sh.count, n);
+    if (ad->len(sh.m) != 0)
+        fail(r, "len %zu after clear (n %zu)", ad->len(sh.m), n);
+    size_t wrong = 0;
+    size_t left = count_present(ad, sh.m, keys, n, &wrong);
+    if (left)
+        fail(r, "%zu of %zu keys still found after clear", left, n);
+    ad->destroy(sh.m);
+    thread_fini(ad);
+    free(w);
+    free(sh.own);
+    free(sh.lat);
+    free(sh.ts);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
+/* T8: memory after deleting 90%; T8fresh: a map of just that 10%    */
+/* ---------------------------------------------------------------- */
+static void t_memory(const bench_adapter *ad, const struct cfg *c,
+                     struct result *r, int fresh)
+{
+    size_t n = c->n, keep = n / 10, gone = n - keep;
+    uint64_t *keys = xmalloc_touched(n * sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = bu_splitmix64(i);
+    thread_init(ad);
+    r->rss_base = bu_rss_bytes();
+    void *m = create_or_die(ad);
+    size_t errors = 0;
+    if (fresh) {
+        /* the keys T8 keeps: i in [gone, n) */
+        uint64_t c0 = bu_thread_cpu_ns();
+        uint64_t t0 = bu_now_ns();
+        errors = phase_put(ad, m, keys + gone, keep);
+        r->ns = bu_now_ns() - t0;
+        r->cpu_ns = bu_thread_cpu_ns() - c0;
+        r->ops = keep;
+        r->rss = bu_rss_bytes();
+        r->rss_1s = rss_after_1s();
+        xadd(r, "\"entries\":%zu,\"rss_fresh_bytes\":%zu,", keep, r->rss);
+    } else {
+        fill(ad, m, keys, n);
+        size_t rss_full = bu_rss_bytes();
+        uint64_t c0 = bu_thread_cpu_ns();
+        uint64_t t0 = bu_now_ns();
+        size_t removed = phase_del(ad, m, keys, gone, &errors);
+        r->ns = bu_now_ns() - t0;
+        r->cpu_ns = bu_thread_cpu_ns() - c0;
+        r->ops = gone;
+        size_t rss_del = bu_rss_bytes();
+        sleep_ns(500000000u);
+        size_t rss_wait = bu_rss_bytes();
+        int src = 0;
+        uint64_t s0 = bu_now_ns();
+        if (ad->shrink)
+            src = ad->shrink(m);
+        uint64_t s1 = bu_now_ns();
+        malloc_trim(0);
+        uint64_t s2 = bu_now_ns();
+        r->rss = bu_rss_bytes();
+        r->rss_1s = rss_after_1s();
+        xadd(r, "\"entries\":%zu,\"rss_full_bytes\":%zu,"
+             "\"bytes_per_entry\":%.1f,\"rss_deleted_bytes\":%zu,"
+             "\"rss_deleted_500ms_bytes\":%zu,\"shrink_how\":\"%s\","
+             "\"shrink_ns\":%llu,\"malloc_trim_ns\":%llu,"
+             "\"rss_shrunk_bytes\":%zu,",
+             keep, rss_full,
+             n ? (double)(rss_full - r->rss_base) / (double)n : 0.0,
+             rss_del, rss_wait,
+             ad->shrink ? ad->shrink_how : "none offered",
+             (unsigned long long)(s1 - s0), (unsigned long long)(s2 - s1),
+             r->rss);
+        if (src != 0)
+            fail(r, "shrink returned -%zu (n %zu)", (size_t)-src, n);
+        if (removed != gone)
+            fail(r, "deleted %zu of %zu", removed, gone);
+        size_t wrong = 0;
+        size_t left = count_present(ad, m, keys, gone, &wrong);
+        if (left)
+            fail(r, "%zu of %zu deleted keys still found", left, gone);
+    }
+    describe(ad, m, r);
+    if (errors)
+        fail(r, "%zu errors (of %zu)", errors, n);
+    if (ad->len(m) != keep)
+        fail(r, "len %zu != %zu kept keys", ad->len(m), keep);
+    size_t wrong = 0;
+    size_t found = count_present(ad, m, keys + gone, keep, &wrong);
+    if (found != keep || wrong)
+        fail(r, "found %zu of %zu kept keys (or wrong values)", found, keep);
+    ad->destroy(m);
+    thread_fini(ad);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
 /* main                                                              */
 /* ---------------------------------------------------------------- */
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: sm_bench --lib LIB --test T1|T2|T3|T4|T7|T10 [--n N]\n"
-            "                [--threads T] [--latency] [--lock] [--seed S]\n"
-            "                [--ops OPS_PER_THREAD] [--repeat K]\n"
+            "usage: sm_bench --lib LIB --test T1|T2|T3|T4|T5|T6|T7|T8|T8fresh|T10\n"
+            "                [--n N] [--threads T] [--latency] [--lock]\n"
+            "                [--seed S] [--ops OPS_PER_THREAD] [--repeat K]\n"
+            "                [--trace FILE]\n"
             "       sm_bench --list\n");
     list_adapters(stderr);
     exit(2);
@@ -628,6 +1015,8 @@ static void print_json(const struct cfg *c, const char *lib,
     if (r->rss_1s)
         printf("\"rss_1s_bytes\":%zu,\"minflt\":%llu,", r->rss_1s,
                (unsigned long long)r->minflt);
+    if (r->extra[0])
+        printf("%s", r->extra);
     if (r->lib_stats[0])
         printf("\"lib_stats\":{%s},", r->lib_stats);
     printf("\"ok\":%s", r->ok ? "true" : "false");
@@ -639,7 +1028,7 @@ static void print_json(const struct cfg *c, const char *lib,
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000, 1};
+    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000, 1, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -657,6 +1046,8 @@ int main(int argc, char **argv)
             c.ops_per_thread = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--repeat") == 0 && more)
             c.repeat = atoi(argv[++i]);
+        else if (strcmp(a, "--trace") == 0 && more)
+            c.trace = argv[++i];
         else if (strcmp(a, "--latency") == 0)
             c.latency = 1;
         else if (strcmp(a, "--lock") == 0)
@@ -681,6 +1072,7 @@ int main(int argc, char **argv)
     if (is_t10)
         c.latency = 1;
     int multi = strcmp(c.test, "T7") == 0;
+    int is_t6 = strcmp(c.test, "T6") == 0;
     if (!multi && c.threads != 1) {
         fprintf(stderr, "sm_bench: %s is single-threaded\n", c.test);
         return 2;
@@ -688,6 +1080,15 @@ int main(int argc, char **argv)
     if ((multi && c.threads > 1) || c.lock)
         if (!(ad->flags & BA_THREAD_SAFE))
             ad = bench_rwlock_wrap(ad);
+    /* T6 clears under a reader: a map without a concurrent clear goes
+     * behind the rwlock, its clear under the write lock. */
+    const char *clear_how = "own clear, concurrent with the reader";
+    if (is_t6 && (!(ad->flags & BA_THREAD_SAFE) ||
+                  (ad->flags & BA_CLEAR_EXCLUSIVE))) {
+        if (!strstr(ad->name, "+rwlock"))
+            ad = bench_rwlock_wrap(ad);
+        clear_how = "clear under the rwlock write lock";
+    }
 
     struct result r;
     memset(&r, 0, sizeof r);
@@ -702,6 +1103,14 @@ int main(int argc, char **argv)
         t_lookup_delete(ad, &c, &r, '4');
     else if (multi)
         t_mixed(ad, &c, &r);
+    else if (strcmp(c.test, "T5") == 0)
+        t_churn(ad, &c, &r);
+    else if (is_t6)
+        t_clear(ad, &c, &r, clear_how);
+    else if (strcmp(c.test, "T8") == 0)
+        t_memory(ad, &c, &r, 0);
+    else if (strcmp(c.test, "T8fresh") == 0)
+        t_memory(ad, &c, &r, 1);
     else
         usage();
 

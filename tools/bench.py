@@ -2,7 +2,7 @@
 """Run stillmap's benchmark suite against its peers and summarise it.
 
     tools/bench.py [--quick] [--runs R] [--libs stillmap,absl]
-                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10] [--n N]
+                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8] [--n N]
                    [--bin PATH] [--out DIR]
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
     tools/bench.py sweep [--libs ...] [--sizes 0.5,1,2,...]   (millions)
@@ -13,6 +13,8 @@ order rotates between rounds, so drift on a shared machine hits all of
 them alike.  Raw results go to bench/results/<date>.jsonl (one sm_bench
 JSON line each, plus the run index), the summary (Markdown, medians and
 stillmap's ratio to each peer) to stdout and bench/results/<date>.md.
+T5 (churn) also runs T2h (lookup hit at N/2) and T8 (memory) also runs
+T8fresh (a fresh map of the 10% T8 keeps), for the comparisons.
 
 `ebr` runs bench/ebr_vs_urcu --json R times (fresh processes) and prints
 the per-row medians across runs.
@@ -39,7 +41,14 @@ CASES = {
     "T7x1": ("T7", 1, False, None, "mixed 90/5/5, 1 thread"),
     "T7x2": ("T7", 2, False, None, "mixed 90/5/5, 2 threads"),
     "T10": ("T10", 1, True, 10_000_000, "insert 10M, every op timed"),
+    "T5": ("T5", 1, False, None, "churn: N/2 live, 5N put+delete (2 ops)"),
+    "T2h": ("T2", 1, False, "half", "lookup hit at N/2 (T5's baseline)"),
+    "T6": ("T6", 1, False, None, "clear under 1 reader: reader lookups"),
+    "T8": ("T8", 1, False, None, "memory: delete 90% (deletes/s)"),
+    "T8fresh": ("T8fresh", 1, False, None, "fresh map of T8's 10% (puts/s)"),
 }
+# A case listed here brings its companion along (the summary compares).
+COMPANIONS = {"T5": "T2h", "T8": "T8fresh"}
 DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10"]
 LAT_CASES = {"T1L", "T10"}
 
@@ -97,6 +106,8 @@ def run_one(binary, lib, case, n, timeout):
     test, threads, lat, n_over, _ = CASES[case]
     cmd = [binary, "--lib", lib, "--test", test, "--threads", str(threads)]
     nn = n_over if n_over is not None else n
+    if n_over == "half":
+        nn = (n or 1_000_000) // 2
     if nn:
         cmd += ["--n", str(nn)]
     if lat and test != "T10":
@@ -244,6 +255,8 @@ def summarise(results, libs, cases, header):
             row.append(cell)
         out.append("| " + " | ".join(row) + " |")
 
+    out += special_tables(results, libs, cases, group, base, peers)
+
     fails = [r for r in results if not r.get("ok")]
     if fails:
         out += ["", "FAILED runs:"]
@@ -252,6 +265,111 @@ def summarise(results, libs, cases, header):
                        f"{r.get('error', '?')}  "
                        f"({' '.join(map(shlex.quote, r.get('cmd', [])))})")
     return "\n".join(out) + "\n"
+
+
+def special_tables(results, libs, cases, group, base, peers):
+    """T5 / T6 / T8: the numbers each of them is about."""
+    out = []
+
+    def mfield(case, lib, key, minus_base=False):
+        g = [r for r in group(case, lib) if r.get("ok")]
+        vals = []
+        for r in g:
+            v = r.get(key)
+            if v is not None and minus_base:
+                v = v - r["rss_base_bytes"]
+            vals.append(v)
+        return med(vals)
+
+    def mb(v):
+        return "-" if v is None else f"{v / 1e6:.1f}"
+
+    def us(v):
+        return "-" if v is None else (f"{v / 1e3:.2f}" if v < 1e4
+                                      else fmt_us(v))
+
+    def ratio(a, b, digits=2):
+        return f"{a / b:.{digits}f}x" if a and b else "-"
+
+    if "T5" in cases:
+        out += ["", "T5 churn (median): churn Mops/s (put and delete each "
+                "count), lookup hit after churn vs T2 on a fresh map of "
+                "N/2 (T2h), map RSS MB (above base) after the fill of N/2 / "
+                "after churn / after lookups + 1 s:", ""]
+        out.append("| lib | churn Mops/s | lookup after churn | T2h fresh "
+                   "| after/fresh | RSS filled / churned / 1s |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        v = {}
+        for lib in libs:
+            ch = mfield("T5", lib, "ops_per_s")
+            la = mfield("T5", lib, "lookup_after_churn_ops_per_s")
+            fr = mfield("T2h", lib, "ops_per_s")
+            v[lib] = (ch, la)
+            out.append(
+                f"| {lib} | {fmt_mops(ch)} | {fmt_mops(la)} | {fmt_mops(fr)}"
+                f" | {ratio(la, fr)} | "
+                f"{mb(mfield('T5', lib, 'rss_filled_bytes', True))} / "
+                f"{mb(mfield('T5', lib, 'rss_churned_bytes', True))} / "
+                f"{mb(mfield('T5', lib, 'rss_1s_bytes', True))} |")
+        for p in peers:
+            out.append(f"\n{base}/{p}: churn {ratio(v[base][0], v[p][0])}, "
+                       f"lookup after churn {ratio(v[base][1], v[p][1])} "
+                       "(>1: {base} faster)".replace("{base}", base))
+    if "T6" in cases:
+        out += ["", "T6 clear under one reader (median): the clear call's "
+                "wall time; the reader's lookups overlapping [clear start, "
+                "clear end + 10 ms]: p50 / p99.9 / max, and max own (the "
+                "worst less its run-queue wait), microseconds; map RSS MB "
+                "(above base) before clear / right after / 1 s after:", ""]
+        out.append("| lib | how | clear us | window p50 / p99.9 / max us "
+                   "| max own us | window lookups | RSS before / after / "
+                   "1s |")
+        out.append("|---|---|---:|---:|---:|---:|---:|")
+        v = {}
+        for lib in libs:
+            g = [r for r in group("T6", lib) if r.get("ok")]
+            how = g[0].get("clear_how", "?") if g else "-"
+            label = g[0].get("lib", lib) if g else lib
+            cl = mfield("T6", lib, "clear_ns")
+            mx = mfield("T6", lib, "window_max_ns")
+            v[lib] = (cl, mx)
+            out.append(
+                f"| {label} | {how} | {us(cl)} | "
+                f"{us(mfield('T6', lib, 'window_p50_ns'))} / "
+                f"{us(mfield('T6', lib, 'window_p999_ns'))} / "
+                f"{fmt_us(mx)} | "
+                f"{fmt_us(mfield('T6', lib, 'window_max_own_ns'))} | "
+                f"{mfield('T6', lib, 'window_lookups')} | "
+                f"{mb(mfield('T6', lib, 'rss_before_clear_bytes', True))} / "
+                f"{mb(mfield('T6', lib, 'rss_after_clear_bytes', True))} / "
+                f"{mb(mfield('T6', lib, 'rss_1s_bytes', True))} |")
+        for p in peers:
+            out.append(f"\n{p}/{base}: clear time "
+                       f"{ratio(v[p][0], v[base][0])}, reader window max "
+                       f"{ratio(v[p][1], v[base][1])} (>1: {base} better)")
+    if "T8" in cases:
+        out += ["", "T8 memory (median), map RSS MB above base: bytes per "
+                "entry full; full / after deleting 90% / 0.5 s later / after "
+                "the map's own shrink + malloc_trim(0); a fresh map of the "
+                "remaining 10% (T8fresh); shrunk / fresh:", ""]
+        out.append("| lib | B/entry | full / deleted / 0.5s / shrunk | "
+                   "fresh 10% | shrunk/fresh | shrink call | shrink ms |")
+        out.append("|---|---:|---:|---:|---:|---|---:|")
+        for lib in libs:
+            g = [r for r in group("T8", lib) if r.get("ok")]
+            how = g[0].get("shrink_how", "?") if g else "-"
+            sh = mfield("T8", lib, "rss_shrunk_bytes", True)
+            fr = mfield("T8fresh", lib, "rss_fresh_bytes", True)
+            sn = mfield("T8", lib, "shrink_ns")
+            bpe = mfield("T8", lib, "bytes_per_entry")
+            out.append(
+                f"| {lib} | {'-' if bpe is None else f'{bpe:.1f}'} | "
+                f"{mb(mfield('T8', lib, 'rss_full_bytes', True))} / "
+                f"{mb(mfield('T8', lib, 'rss_deleted_bytes', True))} / "
+                f"{mb(mfield('T8', lib, 'rss_deleted_500ms_bytes', True))} / "
+                f"{mb(sh)} | {mb(fr)} | {ratio(sh, fr)} | {how} | "
+                f"{'-' if sn is None else f'{sn / 1e6:.2f}'} |")
+    return out
 
 
 def cmd_suite(args):
@@ -267,6 +385,9 @@ def cmd_suite(args):
     if not libs:
         sys.exit("bench.py: no library to run")
     cases = args.cases.split(",")
+    for c, comp in COMPANIONS.items():
+        if c in cases and comp not in cases:
+            cases.insert(cases.index(c) + 1, comp)
     for c in cases:
         if c not in CASES:
             sys.exit(f"bench.py: unknown case {c}; known: {', '.join(CASES)}")
