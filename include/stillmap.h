@@ -274,9 +274,10 @@ SM_API int sm_reserve(sm_map *m, size_t n);
 
 /*
  * Give memory back now: complete a running resize; shrink the table to
- * fit the entries (the smallest table holding them at a load of at most
- * 7/10 with room for one racing insert per thread that ever used stillmap
- * plus 8; never below the reserve floor),
+ * fit the entries (a table holding them at a load of at most 7/10 and
+ * keeping room for one racing insert per thread that ever used stillmap
+ * plus 8 -- so for a small map up to twice the smallest such table --
+ * never below the reserve floor),
  * finishing that shrink on the calling thread; wait for a grace period so
  * that every table, key and hook record the map has retired is freed (and
  * their hooks called); and, with glibc, return free heap pages to the OS

