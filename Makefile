@@ -9,6 +9,10 @@
 #   make install          install into $(PREFIX) (default /usr/local)
 #   make bench            build and run the benchmark (tools/bench.py)
 #   make fuzz             clang libFuzzer build in build-fuzz/, ctest -L fuzz
+#                         (corpus replay + a 60 s fuzz run; part of make test
+#                         when clang is installed)
+#   make fuzz-long        the same build, 30 minutes of fuzzing
+#   make memcheck         the unit tests under valgrind memcheck (small scale)
 #   make clean            remove every build directory
 #
 # Knobs: PREFIX, JOBS (default 2), CTEST_JOBS, ASAN_SCALE, TSAN_SCALE,
@@ -48,8 +52,8 @@ CTEST_ARGS  := --output-on-failure --no-tests=error -j$(CTEST_JOBS)
 # The sub-steps run one after the other; each build is parallel inside.
 MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
-.PHONY: all build demo test test-release test-asan test-tsan test-install \
-        install clean bench fuzz help
+.PHONY: all build demo test test-release test-asan test-tsan test-install test-fuzz \
+        install clean bench fuzz fuzz-long memcheck help
 
 say = @printf '\n==> [%s] %s\n' "$$(date +%H:%M:%S)" "$(1)"
 
@@ -68,8 +72,34 @@ demo: build
 	$(call say,run the demo: $(BUILD)/examples/sm_incidents $(DEMO_ARGS))
 	$(BUILD)/examples/sm_incidents $(DEMO_ARGS)
 
-test: test-release test-asan test-tsan test-install
+test: test-release test-asan test-tsan test-install test-fuzz
 	$(call say,make test: every step passed)
+
+# The fuzz smoke run needs clang's libFuzzer; without clang it is skipped,
+# with a line saying so.
+test-fuzz:
+	@if command -v clang >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory fuzz; \
+	else \
+	    echo "==> test-fuzz: skipped, clang is not installed (apt-get install clang)"; \
+	fi
+
+fuzz-long: fuzz
+	$(call say,30 minutes of fuzzing in $(FUZZ_BUILD)/)
+	$(CMAKE) --build $(FUZZ_BUILD) --target fuzz-long
+
+# Unit tests under valgrind memcheck, at a small scale (valgrind is ~50x
+# slower).  The stress tests are left to the sanitizer builds.
+MEMCHECK_SCALE ?= 0.02
+memcheck: build
+	$(call say,valgrind memcheck on the unit tests (SM_TEST_SCALE=$(MEMCHECK_SCALE)))
+	@set -e; for t in $(BUILD)/tests/test_*; do \
+	    case "$$t" in *_fork) continue;; esac; \
+	    echo "valgrind $$t"; \
+	    SM_TEST_SCALE=$(MEMCHECK_SCALE) valgrind -q --error-exitcode=99 \
+	        --leak-check=full --errors-for-leak-kinds=definite "$$t" > /dev/null; \
+	done
+	$(call say,memcheck: no errors)
 
 test-release: build
 	$(call say,ctest: release build)

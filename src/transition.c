@@ -421,15 +421,16 @@ int sm_reserve(sm_map *m, size_t n) {
     sm__pin(thr);
     for (;;) {
         sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
-        if (t->nbuckets >= need)
-            break;
         sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
         if (nx) {
-            /* Finish the running transition first (bounded by its size,
-             * which is below what is being reserved). */
-            help_chunk(m, t, nx, t->nbuckets, thr);
+            /* Finish the running transition first: it may be a shrink
+             * decided before the floor was raised, whose target is below
+             * it (work bounded by that transition's table). */
+            sm__finish_transition(m, thr);
             continue;
         }
+        if (t->nbuckets >= need)
+            break;
         rc = sm__start_transition(m, t, need, thr);
         break;
     }
