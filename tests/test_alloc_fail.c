@@ -24,6 +24,7 @@
  */
 #include "testutil.h"
 #include "testkeys.h"
+#include "testmodel.h"
 
 enum op {
     OP_PUT, OP_LOS, OP_SWAP, OP_CAS, OP_DEL, OP_LAD, OP_CAD, OP_CLEAR,
@@ -34,13 +35,6 @@ static const char *op_name[OP_COUNT] = {
     "put", "load_or_store", "swap", "cas", "delete", "load_and_delete",
     "cad", "clear", "reserve", "trim", "for_each", "pin", "unpin"};
 
-typedef struct model {
-    uint64_t nkeys;
-    unsigned char *present;
-    uint64_t *val;
-    uint64_t len;
-    tu_hook_expect hooks;
-} model;
 
 typedef struct run_state {
     sm_key_kind kind;
@@ -65,30 +59,6 @@ static sweep_totals tot;
 /* ---------------------------------------------------------------------
  * Model and comparison
  * ------------------------------------------------------------------- */
-static void model_set(model *md, uint64_t i, uint64_t v) {
-    if (!md->present[i]) {
-        md->present[i] = 1;
-        md->len++;
-    } else if (md->val[i] != v) {
-        tu_expect_hook(&md->hooks, md->val[i], SM_REMOVED_REPLACE);
-    }
-    md->val[i] = v;
-}
-
-static void model_del(model *md, uint64_t i) {
-    tu_expect_hook(&md->hooks, md->val[i], SM_REMOVED_DELETE);
-    md->present[i] = 0;
-    md->len--;
-}
-
-static void model_clear(model *md, sm_reason why) {
-    for (uint64_t i = 0; i < md->nkeys; i++)
-        if (md->present[i]) {
-            tu_expect_hook(&md->hooks, md->val[i], why);
-            md->present[i] = 0;
-        }
-    md->len = 0;
-}
 
 typedef struct cmp_ctx {
     run_state *rs;

@@ -18,40 +18,9 @@
  */
 #include "testutil.h"
 #include "testkeys.h"
+#include "testmodel.h"
 
-typedef struct model {
-    uint64_t nkeys;
-    unsigned char *present;
-    uint64_t *val;
-    uint64_t len;
-    tu_hook_expect hooks;
-} model;
 
-static void model_set(model *md, uint64_t i, uint64_t v) {
-    if (!md->present[i]) {
-        md->present[i] = 1;
-        md->len++;
-    } else if (md->val[i] != v) {
-        tu_expect_hook(&md->hooks, md->val[i], SM_REMOVED_REPLACE);
-    }
-    md->val[i] = v;
-}
-
-static void model_del(model *md, uint64_t i) {
-    ASSERT_TRUE(md->present[i]);
-    tu_expect_hook(&md->hooks, md->val[i], SM_REMOVED_DELETE);
-    md->present[i] = 0;
-    md->len--;
-}
-
-static void model_clear(model *md, sm_reason why) {
-    for (uint64_t i = 0; i < md->nkeys; i++)
-        if (md->present[i]) {
-            tu_expect_hook(&md->hooks, md->val[i], why);
-            md->present[i] = 0;
-        }
-    md->len = 0;
-}
 
 /* Values: often small (so that equal-value stores happen), with the
  * extremes, otherwise random. */
