@@ -266,8 +266,11 @@ SM_API size_t sm_len(sm_map *m);
  * Reserve room for at least n entries: if the table is smaller, a resize
  * to a table that holds n entries is started (and carried out
  * incrementally by later operations and the background thread), so that
- * the next inserts up to n do not allocate a table.  SM_OK, SM_ENOMEM
- * (map unchanged), SM_EINVAL if n is absurdly large.
+ * the next inserts up to n do not allocate a table.  The map never shrinks
+ * below the largest reservation (nor below initial_capacity).  A resize
+ * already running is completed first, on the calling thread (work
+ * proportional to that table).  SM_OK, SM_ENOMEM (map unchanged; the
+ * floor is not raised), SM_EINVAL if n is absurdly large (over 2^40).
  * Thread-safe.
  */
 SM_API int sm_reserve(sm_map *m, size_t n);
