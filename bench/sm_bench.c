@@ -63,7 +63,8 @@ struct cfg {
     uint64_t seed;
     uint64_t ops_per_thread;
     int repeat;             /* T2/T3: run the lookup pass this many times */
-    const char *trace;      /* T6: CSV of the window's lookups */
+    const char *trace;      /* T6: CSV of the recorded lookups */
+    size_t mem_bytes;       /* memref: array size (0: stillmap's table) */
 };
 
 struct result {
@@ -971,6 +972,137 @@ static void t_memory(const bench_adapter *ad, const struct cfg *c,
 }
 
 /* ---------------------------------------------------------------- */
+/* memref: what the memory itself allows, for reading T2/T3 against  */
+/* ---------------------------------------------------------------- */
+/* An array of 64-byte lines as large as stillmap's table at N (taken
+ * from sm_get_stats via the adapter's describe after filling N keys;
+ * without stillmap, or with --mem-bytes, the size given, else 32 bytes
+ * per key rounded up to a power of two).  (a) independent loads: one
+ * word of a random line per step, the line numbers read sequentially
+ * from a precomputed array, so the CPU overlaps as many misses as it
+ * can, as N lookups of different keys may; (b) dependent loads: each
+ * line holds the number of the next one, a single random cycle through
+ * every line (Sattolo), so each miss waits for the one before it. */
+static BU_NOINLINE uint64_t phase_mem_indep(const uint64_t *arr,
+                                            const uint32_t *idx, size_t n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += arr[(size_t)idx[i] * 8];
+    return sum;
+}
+
+static BU_NOINLINE uint64_t phase_mem_chase(const uint64_t *arr,
+                                            uint64_t at, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        at = arr[at * 8];
+    return at;
+}
+
+static size_t memref_bytes(const struct cfg *c, const char **how)
+{
+    if (c->mem_bytes) {
+        *how = "--mem-bytes";
+        return c->mem_bytes;
+    }
+#ifdef SM_BENCH_HAVE_STILLMAP
+    {
+        const bench_adapter *ad = &bench_adapter_stillmap;
+        void *m = create_or_die(ad);
+        for (size_t i = 0; i < c->n; i++)
+            if (ad->put(m, bu_splitmix64(i), value_of(bu_splitmix64(i))) != 0)
+                break;
+        char buf[512] = "";
+        ad->describe(m, buf, sizeof buf);
+        ad->destroy(m);
+        const char *p = strstr(buf, "\"table_bytes\":");
+        if (p) {
+            size_t b = (size_t)strtoull(p + 14, NULL, 10);
+            if (b) {
+                *how = "stillmap table_bytes at N";
+                return b;
+            }
+        }
+    }
+#endif
+    size_t b = 64;
+    while (b < c->n * 32)
+        b *= 2;
+    *how = "32 bytes per key, power of two";
+    return b;
+}
+
+static void t_memref(const struct cfg *c, struct result *r)
+{
+    const char *how = "";
+    size_t bytes = memref_bytes(c, &how);
+    size_t lines = (bytes + 63) / 64;
+    if (lines < 2)
+        lines = 2;
+    if (lines > UINT32_MAX) {
+        fprintf(stderr, "sm_bench: memref: %zu lines is too many\n", lines);
+        exit(2);
+    }
+    size_t loads = c->n * (size_t)c->repeat;
+    uint64_t *arr = NULL;
+    if (posix_memalign((void **)&arr, 64, lines * 64) != 0) {
+        fprintf(stderr, "sm_bench: out of memory (%zu bytes)\n", lines * 64);
+        exit(2);
+    }
+    memset(arr, 0, lines * 64);
+    uint32_t *idx = xmalloc_touched(loads * sizeof *idx);
+    uint64_t st = c->seed;
+    for (size_t i = 0; i < loads; i++)
+        idx[i] = (uint32_t)bu_below(bu_rand(&st), lines);
+    /* Sattolo: one cycle through all lines */
+    uint32_t *perm = xmalloc_touched(lines * sizeof *perm);
+    for (size_t i = 0; i < lines; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = lines - 1; i > 0; i--) {
+        size_t j = (size_t)bu_below(bu_rand(&st), i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++)
+        arr[(size_t)perm[i] * 8] = perm[(i + 1) % lines];
+    free(perm);
+    r->rss_base = bu_rss_bytes();
+
+    uint64_t c0 = bu_thread_cpu_ns();
+    uint64_t t0 = bu_now_ns();
+    uint64_t sum = phase_mem_indep(arr, idx, loads);
+    uint64_t t1 = bu_now_ns();
+    uint64_t c1 = bu_thread_cpu_ns();
+    uint64_t end = phase_mem_chase(arr, 0, loads);
+    uint64_t t2 = bu_now_ns();
+    uint64_t c2 = bu_thread_cpu_ns();
+    BU_SINK(sum);
+    BU_SINK(end);
+    r->rss = bu_rss_bytes();
+    r->ops = loads;
+    r->ns = t1 - t0;
+    r->cpu_ns = c1 - c0;
+    double ind = (double)(t1 - t0) / (double)loads;
+    double dep = (double)(t2 - t1) / (double)loads;
+    xadd(r, "\"mem_bytes\":%zu,\"mem_lines\":%zu,\"mem_size_from\":\"%s\","
+         "\"indep_ns_per_load\":%.2f,\"dep_ns_per_load\":%.2f,"
+         "\"dep_loads_per_s\":%.0f,\"dep_loads_per_cpu_s\":%.0f,",
+         lines * 64, lines, how, ind, dep, dep > 0 ? 1e9 / dep : 0.0,
+         c2 > c1 ? (double)loads * 1e9 / (double)(c2 - c1) : 0.0);
+    /* verification: the chase visits every line once per cycle */
+    if (end >= lines)
+        fail(r, "chase left the array (line %zu of %zu)", (size_t)end, lines);
+    fprintf(stderr, "memref n=%zu: %.2f ns per independent load, %.2f ns "
+            "per dependent load (%.1f MB array, size from %s) %s%s\n",
+            c->n, ind, dep, (double)(lines * 64) / 1e6, how,
+            r->ok ? "OK" : "FAILED: ", r->ok ? "" : r->why);
+    free(idx);
+    free(arr);
+}
+
+/* ---------------------------------------------------------------- */
 /* main                                                              */
 /* ---------------------------------------------------------------- */
 static void usage(void)
@@ -980,6 +1112,7 @@ static void usage(void)
             "                [--n N] [--threads T] [--latency] [--lock]\n"
             "                [--seed S] [--ops OPS_PER_THREAD] [--repeat K]\n"
             "                [--trace FILE]\n"
+            "       sm_bench --lib memref [--n N] [--mem-bytes B] [--repeat K]\n"
             "       sm_bench --list\n");
     list_adapters(stderr);
     exit(2);
@@ -1028,7 +1161,7 @@ static void print_json(const struct cfg *c, const char *lib,
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000, 1, NULL};
+    struct cfg c = {NULL, NULL, 0, 1, 0, 0, 12345, 2000000, 1, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -1048,6 +1181,8 @@ int main(int argc, char **argv)
             c.repeat = atoi(argv[++i]);
         else if (strcmp(a, "--trace") == 0 && more)
             c.trace = argv[++i];
+        else if (strcmp(a, "--mem-bytes") == 0 && more)
+            c.mem_bytes = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--latency") == 0)
             c.latency = 1;
         else if (strcmp(a, "--lock") == 0)
@@ -1060,6 +1195,16 @@ int main(int argc, char **argv)
     }
     if (!c.lib || !c.test || c.threads < 1 || c.threads > 64 || c.repeat < 1)
         usage();
+    if (strcmp(c.lib, "memref") == 0) {
+        if (c.n == 0)
+            c.n = 1000000;
+        struct result r;
+        memset(&r, 0, sizeof r);
+        r.ok = 1;
+        t_memref(&c, &r);
+        print_json(&c, "memref", &r);
+        return r.ok ? 0 : 1;
+    }
     const bench_adapter *ad = find_adapter(c.lib);
     if (!ad) {
         fprintf(stderr, "sm_bench: library '%s' not compiled in\n", c.lib);

@@ -2,7 +2,8 @@
 """Run stillmap's benchmark suite against its peers and summarise it.
 
     tools/bench.py [--quick] [--runs R] [--libs stillmap,absl]
-                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8] [--n N]
+                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8,MEM]
+                   [--n N]
                    [--bin PATH] [--out DIR]
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
     tools/bench.py sweep [--libs ...] [--sizes 0.5,1,2,...]   (millions)
@@ -15,6 +16,9 @@ JSON line each, plus the run index), the summary (Markdown, medians and
 stillmap's ratio to each peer) to stdout and bench/results/<date>.md.
 T5 (churn) also runs T2h (lookup hit at N/2) and T8 (memory) also runs
 T8fresh (a fresh map of the 10% T8 keeps), for the comparisons.
+MEM (sm_bench --lib memref, run once per round, not per library) times
+independent and dependent random loads over an array as large as
+stillmap's table at N: the physical limit to read T2/T3 against.
 
 `ebr` runs bench/ebr_vs_urcu --json R times (fresh processes) and prints
 the per-row medians across runs.
@@ -46,10 +50,15 @@ CASES = {
     "T6": ("T6", 1, False, None, "clear under 1 reader: reader lookups"),
     "T8": ("T8", 1, False, None, "memory: delete 90% (deletes/s)"),
     "T8fresh": ("T8fresh", 1, False, None, "fresh map of T8's 10% (puts/s)"),
+    "MEM": ("T2", 1, False, None, "memory reference: random loads over an "
+            "array the size of stillmap's table at N (sm_bench --lib memref)"),
 }
+# Cases that run one pseudo-library instead of each of --libs.
+SOLO = {"MEM": "memref"}
 # A case listed here brings its companion along (the summary compares).
 COMPANIONS = {"T5": "T2h", "T8": "T8fresh"}
-DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10"]
+DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10",
+                 "MEM"]
 LAT_CASES = {"T1L", "T10"}
 
 
@@ -148,8 +157,9 @@ def fmt_us(v):
     return f"{v / 1e3:.1f}" if v < 1e6 else f"{v / 1e3:,.0f}"
 
 
-def summarise(results, libs, cases, header):
+def summarise(results, libs, all_cases, header):
     out = [header, ""]
+    cases = [c for c in all_cases if c not in SOLO]
     base = "stillmap" if "stillmap" in libs else libs[0]
     peers = [l for l in libs if l != base]
 
@@ -255,7 +265,7 @@ def summarise(results, libs, cases, header):
             row.append(cell)
         out.append("| " + " | ".join(row) + " |")
 
-    out += special_tables(results, libs, cases, group, base, peers)
+    out += special_tables(results, libs, all_cases, group, base, peers)
 
     fails = [r for r in results if not r.get("ok")]
     if fails:
@@ -347,6 +357,34 @@ def special_tables(results, libs, cases, group, base, peers):
             out.append(f"\n{p}/{base}: clear time "
                        f"{ratio(v[p][0], v[base][0])}, reader window max "
                        f"{ratio(v[p][1], v[base][1])} (>1: {base} better)")
+    if "MEM" in cases:
+        g = [r for r in results if r.get("case") == "MEM" and r.get("ok")]
+        ind = med([r.get("indep_ns_per_load") for r in g])
+        dep = med([r.get("dep_ns_per_load") for r in g])
+        mbytes = med([r.get("mem_bytes") for r in g])
+        out += ["", "MEM memory reference (median of "
+                f"{len(g)} run(s); array {mb(mbytes)} MB = stillmap's table "
+                "at N): ns per random load, independent (addresses known in "
+                "advance, misses overlap) / dependent (pointer chase, one "
+                "miss at a time); each library's T2 and T3 as ns per lookup "
+                "and as multiples of the independent load:", ""]
+        out.append("| what | ns per op | x independent load | "
+                   "x dependent load |")
+        out.append("|---|---:|---:|---:|")
+
+        def nsrow(name, v):
+            if v is None:
+                return f"| {name} | - | - | - |"
+            return (f"| {name} | {v:.1f} | {ratio(v, ind)} | "
+                    f"{ratio(v, dep)} |")
+        out.append(nsrow("independent load (memref)", ind))
+        out.append(nsrow("dependent load (memref)", dep))
+        for case in ("T2", "T3"):
+            if case not in cases:
+                continue
+            for lib in libs:
+                ops = mfield(case, lib, "ops_per_s")
+                out.append(nsrow(f"{case} {lib}", 1e9 / ops if ops else None))
     if "T8" in cases:
         out += ["", "T8 memory (median), map RSS MB above base: bytes per "
                 "entry full; full / after deleting 90% / 0.5 s later / after "
@@ -417,7 +455,7 @@ def cmd_suite(args):
         for rnd in range(runs):
             order = libs[rnd % len(libs):] + libs[:rnd % len(libs)]
             for case in cases:
-                for lib in order:
+                for lib in ([SOLO[case]] if case in SOLO else order):
                     rec = run_one(binary, lib, case, n, args.timeout)
                     rec["run"] = rnd
                     results.append(rec)
