@@ -834,10 +834,10 @@ static void t_clear(const bench_adapter *ad, const struct cfg *c,
                 if (sh.own[i] > r->max_own)
                     r->max_own = sh.own[i];
             }
-            if (tf)
-                fprintf(tf, "%lld,%u,%u\n", (long long)(a - ca), sh.lat[i],
-                        sh.own[i]);
         }
+        if (tf)
+            fprintf(tf, "%lld,%u,%u\n", (long long)a - (long long)ca,
+                    sh.lat[i], sh.own[i]);
     }
     if (tf)
         fclose(tf);

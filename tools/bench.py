@@ -7,6 +7,7 @@
                    [--bin PATH] [--out DIR]
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
     tools/bench.py sweep [--libs ...] [--sizes 0.5,1,2,...]   (millions)
+    tools/bench.py plot-t6 [--libs stillmap,absl,tbb] [--n N] [--svg F]
 
 Every (case, lib) runs --runs times (default 3), each in a fresh
 sm_bench process; the libraries alternate inside each round and the
@@ -22,6 +23,11 @@ stillmap's table at N: the physical limit to read T2/T3 against.
 
 `ebr` runs bench/ebr_vs_urcu --json R times (fresh processes) and prints
 the per-row medians across runs.
+
+`plot-t6` runs T6 once per library with --trace (CSV kept in the results
+directory) and writes an SVG of the reader's lookup latency over time
+around the clear: per time bin the worst and the median lookup, log
+scale, clear start and each library's clear end marked.
 """
 import argparse
 import datetime
@@ -598,10 +604,166 @@ def cmd_sweep(args):
     return 0
 
 
+def svg_t6(series, path, title):
+    """series: list of (label, [(t_ns, latency_ns)], clear_ns).  Writes an
+    SVG: per time bin the worst lookup latency (solid) and the median
+    (thin), log-scale y, clear start at t = 0 and each clear's end
+    marked."""
+    import math
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    W, H = 900, 520
+    L, R, T, B = 80, 20, 50, 70
+    pw, ph = W - L - R, H - T - B
+    allt = [t for _, pts, _ in series for t, _ in pts]
+    if not allt:
+        raise SystemExit("bench.py: no trace points to plot")
+    t0, t1 = min(allt), max(allt)
+    t1 = max(t1, t0 + 1)
+    nb = 300
+    bw = (t1 - t0) / nb
+    binned = []
+    ymin, ymax = float("inf"), 1.0
+    for label, pts, clear_ns in series:
+        bins = [[] for _ in range(nb)]
+        for t, lat in pts:
+            bins[min(nb - 1, int((t - t0) / bw))].append(lat)
+        mx, md = [], []
+        for i, b in enumerate(bins):
+            if b:
+                b.sort()
+                x = t0 + (i + 0.5) * bw
+                mx.append((x, b[-1]))
+                md.append((x, b[len(b) // 2]))
+                ymin = min(ymin, b[len(b) // 2])
+                ymax = max(ymax, b[-1])
+        binned.append((label, mx, md, clear_ns))
+    lo = 10 ** math.floor(math.log10(max(ymin, 1)))
+    hi = 10 ** math.ceil(math.log10(ymax * 1.01))
+
+    def X(t):
+        return L + (t - t0) / (t1 - t0) * pw
+
+    def Y(v):
+        v = min(max(v, lo), hi)
+        return T + ph - (math.log10(v) - math.log10(lo)) / \
+            (math.log10(hi) - math.log10(lo)) * ph
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" '
+         f'height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" '
+         f'font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15">'
+         f'{title}</text>']
+    # y grid: decades
+    d = lo
+    while d <= hi * 1.001:
+        y = Y(d)
+        lab = (f"{d:.0f} ns" if d < 1e3 else f"{d / 1e3:.0f} us"
+               if d < 1e6 else f"{d / 1e6:.0f} ms")
+        o.append(f'<line x1="{L}" y1="{y:.1f}" x2="{L + pw}" y2="{y:.1f}" '
+                 f'stroke="#ddd"/>')
+        o.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                 f'{lab}</text>')
+        d *= 10
+    # x ticks: every 5 ms (or finer for short spans)
+    span_ms = (t1 - t0) / 1e6
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+                if span_ms / s <= 12) * 1e6
+    tk = math.ceil(t0 / step) * step
+    while tk <= t1:
+        x = X(tk)
+        o.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{T + ph}" '
+                 f'stroke="#eee"/>')
+        o.append(f'<text x="{x:.1f}" y="{T + ph + 16}" text-anchor="middle">'
+                 f'{tk / 1e6:g}</text>')
+        tk += step
+    o.append(f'<text x="{L + pw / 2}" y="{H - 35}" text-anchor="middle">'
+             f'time from clear start, ms (lookup start; bins of '
+             f'{bw / 1e3:.0f} us)</text>')
+    o.append(f'<text x="18" y="{T + ph / 2}" text-anchor="middle" '
+             f'transform="rotate(-90 18 {T + ph / 2})">reader lookup '
+             f'latency (log scale)</text>')
+    o.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" '
+             f'fill="none" stroke="#333"/>')
+    x0 = X(0)
+    o.append(f'<line x1="{x0:.1f}" y1="{T}" x2="{x0:.1f}" y2="{T + ph}" '
+             f'stroke="black" stroke-width="1.5"/>')
+    o.append(f'<text x="{x0 + 4:.1f}" y="{T + 14}">clear start</text>')
+    for k, (label, mx, md, clear_ns) in enumerate(binned):
+        c = colors[k % len(colors)]
+        if clear_ns is not None and t0 <= clear_ns <= t1:
+            xe = X(clear_ns)
+            o.append(f'<line x1="{xe:.1f}" y1="{T}" x2="{xe:.1f}" '
+                     f'y2="{T + ph}" stroke="{c}" stroke-dasharray="5,4"/>')
+        for pts, wdt, op in ((md, 1, 0.6), (mx, 1.6, 1.0)):
+            if pts:
+                p = " ".join(f"{X(t):.1f},{Y(v):.1f}" for t, v in pts)
+                o.append(f'<polyline points="{p}" fill="none" stroke="{c}" '
+                         f'stroke-width="{wdt}" opacity="{op}"/>')
+        ly = T + 14 + 16 * k
+        o.append(f'<line x1="{L + pw - 300}" y1="{ly - 4}" '
+                 f'x2="{L + pw - 280}" y2="{ly - 4}" stroke="{c}" '
+                 f'stroke-width="2"/>')
+        ce = "" if clear_ns is None else f", clear {clear_ns / 1e3:.0f} us"
+        o.append(f'<text x="{L + pw - 274}" y="{ly}">{label}{ce}</text>')
+    o.append(f'<text x="{L}" y="{H - 12}" fill="#555">thick: worst lookup '
+             f'per bin; thin: median per bin; dashed: clear returned '
+             f'(series colour)</text>')
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def cmd_plot_t6(args):
+    """T6 with --trace for each library, then one SVG of the reader's
+    latency around the clear."""
+    binary = find_bin("sm_bench", args.bin)
+    have = libs_in(binary)
+    libs = [l for l in args.libs.split(",") if l in have]
+    for l in args.libs.split(","):
+        if l not in have:
+            print(f"bench.py: {l} not compiled into {binary}; skipped",
+                  file=sys.stderr)
+    out = args.svg or os.path.join(ROOT, "docs", "img",
+                                   "t6-clear-latency.svg")
+    tmpdir = args.out or os.path.join(ROOT, "bench", "results")
+    os.makedirs(tmpdir, exist_ok=True)
+    series = []
+    for lib in libs:
+        csv = os.path.join(tmpdir, f"t6-trace-{lib}.csv")
+        cmd = [binary, "--lib", lib, "--test", "T6", "--trace", csv]
+        if args.n:
+            cmd += ["--n", str(args.n)]
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=args.timeout)
+        rec = {}
+        for line in p.stdout.splitlines():
+            if line.startswith("{"):
+                rec = json.loads(line)
+        print(f"{' '.join(cmd)}\n  {p.stderr.strip()}", file=sys.stderr)
+        if p.returncode != 0 or not os.path.exists(csv):
+            print(f"bench.py: T6 {lib} failed; not plotted", file=sys.stderr)
+            continue
+        pts = []
+        with open(csv) as f:
+            next(f)
+            for line in f:
+                t, lat, _ = line.split(",")
+                pts.append((int(t), int(lat)))
+        series.append((rec.get("lib", lib), pts, rec.get("clear_ns")))
+    if not series:
+        sys.exit("bench.py: nothing to plot")
+    n = args.n or 1_000_000
+    svg_t6(series, out, f"T6: one reader's lookups while clear() empties "
+           f"{n:,} keys")
+    print(f"wrote {os.path.relpath(out, ROOT)}", file=sys.stderr)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", nargs="?", default="suite",
-                    choices=["suite", "ebr", "sweep"])
+                    choices=["suite", "ebr", "sweep", "plot-t6"])
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: N=100000 (T10: 1M), 1 run")
     ap.add_argument("--runs", type=int, default=3)
@@ -614,6 +776,8 @@ def main():
     ap.add_argument("--sizes", default="0.5,1,1.5,2,3,4,5,6,8,10",
                     help="sweep: N values in millions")
     ap.add_argument("--out", help="results directory")
+    ap.add_argument("--svg", help="plot-t6: output SVG (default "
+                    "docs/img/t6-clear-latency.svg)")
     ap.add_argument("--timeout", type=int, default=60,
                     help="seconds per process")
     args = ap.parse_args()
@@ -622,6 +786,10 @@ def main():
         return cmd_ebr(args)
     if args.what == "sweep":
         return cmd_sweep(args)
+    if args.what == "plot-t6":
+        if "--libs" not in sys.argv:
+            args.libs = "stillmap,absl,tbb"
+        return cmd_plot_t6(args)
     return cmd_suite(args)
 
 
