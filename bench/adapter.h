@@ -65,6 +65,24 @@ extern const bench_adapter bench_adapter_urcu;
 extern const bench_adapter bench_adapter_tbb;
 extern const bench_adapter bench_adapter_cuckoo;
 
+/* String keys (T9): byte-string keys, u64 values, single thread.  Kept
+ * apart from bench_adapter so the u64 adapters stay as they are; only
+ * stillmap (SM_KEY_BYTES) and absl (flat_hash_map<std::string,
+ * uint64_t>) provide one. */
+typedef struct bench_skey_adapter {
+    const char *name;
+    void *(*create)(void);          /* NULL on failure */
+    void (*destroy)(void *m);
+    /* Insert or assign.  0 on success, negative on error. */
+    int (*put)(void *m, const char *key, size_t len, uint64_t val);
+    /* 1 and *val set if found, 0 if absent, negative on error. */
+    int (*get)(void *m, const char *key, size_t len, uint64_t *val);
+    size_t (*len)(void *m);
+} bench_skey_adapter;
+
+extern const bench_skey_adapter bench_skey_stillmap;
+extern const bench_skey_adapter bench_skey_absl;
+
 /* Wrap a non-thread-safe adapter in a pthread rwlock: get takes the read
  * lock, everything else the write lock.  The returned adapter is named
  * "<inner name>+rwlock" and has BA_THREAD_SAFE.  Returns a static

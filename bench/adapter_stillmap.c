@@ -80,6 +80,36 @@ static void sm_a_describe(void *m, char *buf, size_t len)
              (unsigned long long)st.shrinks_total);
 }
 
+/* String keys: a map created with SM_KEY_BYTES. */
+static void *sm_s_create(void)
+{
+    sm_options opt;
+    sm_map *m = NULL;
+    sm_options_init(&opt);
+    opt.key_kind = SM_KEY_BYTES;
+    if (sm_create(&opt, &m) != SM_OK)
+        return NULL;
+    return m;
+}
+
+static int sm_s_put(void *m, const char *k, size_t len, uint64_t v)
+{
+    int rc = sm_put(m, k, len, v);
+    return rc == SM_OK ? 0 : (rc < 0 ? rc : -100);
+}
+
+static int sm_s_get(void *m, const char *k, size_t len, uint64_t *v)
+{
+    int rc = sm_get(m, k, len, v);
+    if (rc == SM_OK)
+        return 1;
+    return rc == SM_NOTFOUND ? 0 : (rc < 0 ? rc : -100);
+}
+
+const bench_skey_adapter bench_skey_stillmap = {
+    "stillmap", sm_s_create, sm_a_destroy, sm_s_put, sm_s_get, sm_a_len,
+};
+
 const bench_adapter bench_adapter_stillmap = {
     "stillmap", BA_THREAD_SAFE,
     sm_a_create, sm_a_destroy, sm_a_put, sm_a_get, sm_a_del, sm_a_clear,

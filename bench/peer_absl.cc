@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <new>
+#include <string>
+#include <absl/strings/string_view.h>
 
 #include <absl/container/flat_hash_map.h>
 
@@ -65,7 +67,51 @@ size_t absl_len(void *m)
     return static_cast<Map *>(m)->size();
 }
 
+// String keys: flat_hash_map<std::string, uint64_t>; lookups by
+// string_view (absl's string hash is transparent: no std::string built).
+using SMap = absl::flat_hash_map<std::string, uint64_t>;
+
+void *absl_s_create()
+{
+    return new (std::nothrow) SMap();
+}
+
+void absl_s_destroy(void *m)
+{
+    delete static_cast<SMap *>(m);
+}
+
+int absl_s_put(void *m, const char *k, size_t len, uint64_t v)
+{
+    try {
+        static_cast<SMap *>(m)->insert_or_assign(std::string(k, len), v);
+    } catch (...) {
+        return -1;
+    }
+    return 0;
+}
+
+int absl_s_get(void *m, const char *k, size_t len, uint64_t *v)
+{
+    const SMap &map = *static_cast<SMap *>(m);
+    auto it = map.find(absl::string_view(k, len));
+    if (it == map.end())
+        return 0;
+    *v = it->second;
+    return 1;
+}
+
+size_t absl_s_len(void *m)
+{
+    return static_cast<SMap *>(m)->size();
+}
+
 } // namespace
+
+extern "C" const bench_skey_adapter bench_skey_absl = {
+    "absl", absl_s_create, absl_s_destroy, absl_s_put, absl_s_get,
+    absl_s_len,
+};
 
 extern "C" const bench_adapter bench_adapter_absl = {
     "absl", 0,

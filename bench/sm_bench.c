@@ -4,6 +4,8 @@
  *
  *   sm_bench --lib stillmap|absl|urcu|tbb|cuckoo --test T1|T2|T3|T4|T7|T10
  *            [--n N] [--threads T] [--latency] [--lock] [--seed S]
+ *   sm_bench --lib stillmap|absl --test T9-1|T9-2|T9-3   (string keys)
+ *   sm_bench --lib memref --test T2 [--mem-bytes B]   (memory reference)
  *
  * One test per process.  Prints one JSON object line to stdout:
  *   {"date":..., "lib":..., "test":..., "n":..., "threads":...,
@@ -1103,6 +1105,142 @@ static void t_memref(const struct cfg *c, struct result *r)
 }
 
 /* ---------------------------------------------------------------- */
+/* T9: T1-T3 with string keys "user:%010llu" (15 bytes)              */
+/* ---------------------------------------------------------------- */
+#define SKEY_LEN 15
+#define SKEY_SLOT 16
+
+static const bench_skey_adapter *find_skey_adapter(const char *name)
+{
+#ifdef SM_BENCH_HAVE_STILLMAP
+    if (strcmp(name, "stillmap") == 0)
+        return &bench_skey_stillmap;
+#endif
+#ifdef SM_BENCH_HAVE_ABSL
+    if (strcmp(name, "absl") == 0)
+        return &bench_skey_absl;
+#endif
+    (void)name;
+    return NULL;
+}
+
+/* keys[i * SKEY_SLOT] = "user:%010llu" of first + i, NUL-terminated */
+static char *make_skeys(uint64_t first, size_t n)
+{
+    char *k = xmalloc_touched(n * SKEY_SLOT);
+    for (size_t i = 0; i < n; i++)
+        snprintf(k + i * SKEY_SLOT, SKEY_SLOT, "user:%010llu",
+                 (unsigned long long)(first + i));
+    return k;
+}
+
+static BU_NOINLINE size_t phase_sput(const bench_skey_adapter *sa, void *m,
+                                     const char *keys, size_t n)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i < n; i++)
+        errors += sa->put(m, keys + i * SKEY_SLOT, SKEY_LEN,
+                          value_of(i)) != 0;
+    return errors;
+}
+
+/* get keys[order[i]]; returns found, adds found values into *sum */
+static BU_NOINLINE size_t phase_sget(const bench_skey_adapter *sa, void *m,
+                                     const char *keys, const uint64_t *order,
+                                     size_t n, uint64_t *sum, size_t *errors)
+{
+    size_t found = 0;
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        int rc = sa->get(m, keys + order[i] * SKEY_SLOT, SKEY_LEN, &v);
+        if (rc == 1) {
+            found++;
+            s += v;
+        } else if (rc < 0) {
+            (*errors)++;
+        }
+    }
+    *sum = s;
+    return found;
+}
+
+static void t_strkeys(const bench_skey_adapter *sa, const struct cfg *c,
+                      struct result *r, char which)
+{
+    size_t n = c->n;
+    char *keys = make_skeys(0, n);
+    char *miss = which == '3' ? make_skeys(n, n) : NULL;
+    uint64_t *order = xmalloc_touched(n * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    if (which == '2')
+        bu_shuffle_u64(order, n, c->seed);
+    r->rss_base = bu_rss_bytes();
+    void *m = sa->create();
+    if (!m) {
+        fprintf(stderr, "sm_bench: %s: create failed\n", sa->name);
+        exit(2);
+    }
+    size_t errors = 0, found = 0;
+    uint64_t sum = 0;
+    uint64_t c0 = 0, t0 = 0;
+    if (which == '1') {
+        c0 = bu_thread_cpu_ns();
+        t0 = bu_now_ns();
+        errors = phase_sput(sa, m, keys, n);
+        r->ns = bu_now_ns() - t0;
+        r->cpu_ns = bu_thread_cpu_ns() - c0;
+        r->ops = n;
+    } else {
+        if (phase_sput(sa, m, keys, n) != 0) {
+            fprintf(stderr, "sm_bench: %s: put failed while filling\n",
+                    sa->name);
+            exit(2);
+        }
+        c0 = bu_thread_cpu_ns();
+        t0 = bu_now_ns();
+        for (int k = 0; k < c->repeat; k++)
+            found = phase_sget(sa, m, which == '3' ? miss : keys, order, n,
+                               &sum, &errors);
+        r->ns = bu_now_ns() - t0;
+        r->cpu_ns = bu_thread_cpu_ns() - c0;
+        r->ops = n * (uint64_t)c->repeat;
+    }
+    r->rss = bu_rss_bytes();
+    xadd(r, "\"key_bytes\":%d,\"key_format\":\"user:%%010llu\",",
+         SKEY_LEN);
+    /* verification, untimed */
+    if (errors)
+        fail(r, "%zu errors (n %zu)", errors, n);
+    if (sa->len(m) != n)
+        fail(r, "len %zu != n %zu", sa->len(m), n);
+    if (which == '1') {
+        uint64_t s2 = 0;
+        size_t e2 = 0;
+        found = phase_sget(sa, m, keys, order, n, &sum, &e2);
+        for (size_t i = 0; i < n; i++)
+            s2 += value_of(i);
+        if (found != n || sum != s2 || e2)
+            fail(r, "after insert: %zu of %zu found (or wrong values)",
+                 found, n);
+    } else if (which == '2') {
+        uint64_t s2 = 0;
+        for (size_t i = 0; i < n; i++)
+            s2 += value_of(i);
+        if (found != n || sum != s2)
+            fail(r, "lookup hit: %zu of %zu found (or wrong values)", found,
+                 n);
+    } else if (found != 0) {
+        fail(r, "lookup miss: %zu of %zu found", found, n);
+    }
+    sa->destroy(m);
+    free(order);
+    free(miss);
+    free(keys);
+}
+
+/* ---------------------------------------------------------------- */
 /* main                                                              */
 /* ---------------------------------------------------------------- */
 static void usage(void)
@@ -1112,6 +1250,7 @@ static void usage(void)
             "                [--n N] [--threads T] [--latency] [--lock]\n"
             "                [--seed S] [--ops OPS_PER_THREAD] [--repeat K]\n"
             "                [--trace FILE]\n"
+            "       sm_bench --lib stillmap|absl --test T9-1|T9-2|T9-3 [--n N]\n"
             "       sm_bench --lib memref [--n N] [--mem-bytes B] [--repeat K]\n"
             "       sm_bench --list\n");
     list_adapters(stderr);
@@ -1195,6 +1334,33 @@ int main(int argc, char **argv)
     }
     if (!c.lib || !c.test || c.threads < 1 || c.threads > 64 || c.repeat < 1)
         usage();
+    if (strncmp(c.test, "T9-", 3) == 0) {
+        char which = c.test[3];
+        if ((which != '1' && which != '2' && which != '3') || c.test[4]) {
+            fprintf(stderr, "sm_bench: T9 tests are T9-1, T9-2, T9-3\n");
+            return 2;
+        }
+        const bench_skey_adapter *sa = find_skey_adapter(c.lib);
+        if (!sa) {
+            fprintf(stderr, "sm_bench: no string-key adapter for '%s' "
+                    "(T9: stillmap, absl)\n", c.lib);
+            return 2;
+        }
+        if (c.n == 0)
+            c.n = 1000000;
+        struct result r;
+        memset(&r, 0, sizeof r);
+        r.ok = 1;
+        t_strkeys(sa, &c, &r, which);
+        print_json(&c, sa->name, &r);
+        fprintf(stderr, "%s %s n=%zu: %.2f Mops/s rss=%.1fMB (map %.1fMB) "
+                "%s%s\n", sa->name, c.test, c.n,
+                r.ns ? (double)r.ops * 1e3 / (double)r.ns : 0.0,
+                (double)r.rss / 1e6,
+                ((double)r.rss - (double)r.rss_base) / 1e6,
+                r.ok ? "OK" : "FAILED: ", r.ok ? "" : r.why);
+        return r.ok ? 0 : 1;
+    }
     if (strcmp(c.lib, "memref") == 0) {
         if (c.n == 0)
             c.n = 1000000;

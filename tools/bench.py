@@ -2,7 +2,8 @@
 """Run stillmap's benchmark suite against its peers and summarise it.
 
     tools/bench.py [--quick] [--runs R] [--libs stillmap,absl]
-                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8,MEM]
+                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8,MEM,
+                            T9-1,T9-2,T9-3]
                    [--n N]
                    [--bin PATH] [--out DIR]
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
@@ -20,6 +21,9 @@ T8fresh (a fresh map of the 10% T8 keeps), for the comparisons.
 MEM (sm_bench --lib memref, run once per round, not per library) times
 independent and dependent random loads over an array as large as
 stillmap's table at N: the physical limit to read T2/T3 against.
+T9-1/2/3 are T1/T2/T3 with 15-byte string keys "user:%010llu" (stillmap
+with SM_KEY_BYTES, absl::flat_hash_map<std::string, uint64_t>; other
+libraries are skipped with a message).
 
 `ebr` runs bench/ebr_vs_urcu --json R times (fresh processes) and prints
 the per-row medians across runs.
@@ -58,7 +62,13 @@ CASES = {
     "T8fresh": ("T8fresh", 1, False, None, "fresh map of T8's 10% (puts/s)"),
     "MEM": ("T2", 1, False, None, "memory reference: random loads over an "
             "array the size of stillmap's table at N (sm_bench --lib memref)"),
+    "T9-1": ("T9-1", 1, False, None, "string keys user:%010llu: insert"),
+    "T9-2": ("T9-2", 1, False, None, "string keys: lookup hit"),
+    "T9-3": ("T9-3", 1, False, None, "string keys: lookup miss"),
 }
+# String-key cases and the libraries sm_bench has a string-key adapter for.
+STRING_CASES = {"T9-1", "T9-2", "T9-3"}
+STRING_LIBS = {"stillmap", "absl"}
 # Cases that run one pseudo-library instead of each of --libs.
 SOLO = {"MEM": "memref"}
 # A case listed here brings its companion along (the summary compares).
@@ -462,6 +472,11 @@ def cmd_suite(args):
             order = libs[rnd % len(libs):] + libs[:rnd % len(libs)]
             for case in cases:
                 for lib in ([SOLO[case]] if case in SOLO else order):
+                    if case in STRING_CASES and lib not in STRING_LIBS:
+                        if rnd == 0:
+                            print(f"bench.py: {case}: no string-key adapter "
+                                  f"for {lib}; skipped", file=sys.stderr)
+                        continue
                     rec = run_one(binary, lib, case, n, args.timeout)
                     rec["run"] = rnd
                     results.append(rec)
