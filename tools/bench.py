@@ -66,6 +66,17 @@ CASES = {
     "T9-2": ("T9-2", 1, False, None, "string keys: lookup hit"),
     "T9-3": ("T9-3", 1, False, None, "string keys: lookup miss"),
 }
+# Libraries sm_bench can be built with (--lib NAME; `sm_bench --list`
+# says which this build has).  Those without BA_THREAD_SAFE run behind
+# the rwlock wrapper with several threads and are reported "NAME+rwlock".
+LIBS = {
+    "stillmap": "stillmap",
+    "absl": "absl::flat_hash_map<uint64_t, uint64_t> (+rwlock)",
+    "urcu": "liburcu cds_lfht",
+    "tbb": "tbb::concurrent_hash_map",
+    "cuckoo": "libcuckoo cuckoohash_map",
+    "stdmap": "std::unordered_map<uint64_t, uint64_t> (+rwlock)",
+}
 # String-key cases and the libraries sm_bench has a string-key adapter for.
 STRING_CASES = {"T9-1", "T9-2", "T9-3"}
 STRING_LIBS = {"stillmap", "absl"}
@@ -433,6 +444,9 @@ def cmd_suite(args):
     for lib in args.libs.split(","):
         if lib in have:
             libs.append(lib)
+        elif lib not in LIBS:
+            print(f"bench.py: unknown library {lib} (known: "
+                  f"{','.join(LIBS)}); skipped", file=sys.stderr)
         else:
             print(f"bench.py: {lib} not compiled into {binary}; skipped",
                   file=sys.stderr)
@@ -783,7 +797,8 @@ def main():
                     help="smoke test: N=100000 (T10: 1M), 1 run")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--libs", default="stillmap,absl",
-                    help="comma-separated; 'urcu' (cds_lfht) is opt-in: it "
+                    help="comma-separated, of " + ",".join(LIBS) +
+                    "; 'urcu' (cds_lfht) is opt-in: it "
                     "sometimes stops resizing and then hits the timeout")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
