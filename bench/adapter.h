@@ -65,6 +65,7 @@ extern const bench_adapter bench_adapter_urcu;
 extern const bench_adapter bench_adapter_tbb;
 extern const bench_adapter bench_adapter_cuckoo;
 extern const bench_adapter bench_adapter_stdmap;
+extern const bench_adapter bench_adapter_glib;
 
 /* String keys (T9): byte-string keys, u64 values, single thread.  Kept
  * apart from bench_adapter so the u64 adapters stay as they are; only
