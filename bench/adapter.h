@@ -66,6 +66,7 @@ extern const bench_adapter bench_adapter_tbb;
 extern const bench_adapter bench_adapter_cuckoo;
 extern const bench_adapter bench_adapter_stdmap;
 extern const bench_adapter bench_adapter_glib;
+extern const bench_adapter bench_adapter_ck;
 
 /* String keys (T9): byte-string keys, u64 values, single thread.  Kept
  * apart from bench_adapter so the u64 adapters stay as they are; only

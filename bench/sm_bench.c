@@ -2,7 +2,7 @@
  * sm_bench — stillmap against its peers on the workloads of
  * docs/WORKLOADS.md (T1-T4, T7, T10's insert latency), u64 keys.
  *
- *   sm_bench --lib stillmap|absl|urcu|tbb|cuckoo|stdmap|glib --test T1|T2|T3|T4|T7|T10
+ *   sm_bench --lib stillmap|absl|urcu|tbb|cuckoo|stdmap|glib|ck --test T1|T2|T3|T4|T7|T10
  *            [--n N] [--threads T] [--latency] [--lock] [--seed S]
  *   sm_bench --lib stillmap|absl --test T9-1|T9-2|T9-3   (string keys)
  *   sm_bench --lib memref --test T2 [--mem-bytes B]   (memory reference)
@@ -126,6 +126,10 @@ static const bench_adapter *find_adapter(const char *name)
     if (strcmp(name, "glib") == 0)
         return &bench_adapter_glib;
 #endif
+#ifdef SM_BENCH_HAVE_CK
+    if (strcmp(name, "ck") == 0)
+        return &bench_adapter_ck;
+#endif
     (void)name;
     return NULL;
 }
@@ -153,6 +157,9 @@ static void list_adapters(FILE *f)
 #endif
 #ifdef SM_BENCH_HAVE_GLIB
     fprintf(f, " glib");
+#endif
+#ifdef SM_BENCH_HAVE_CK
+    fprintf(f, " ck");
 #endif
     fprintf(f, "\n");
 }

@@ -77,6 +77,7 @@ LIBS = {
     "cuckoo": "libcuckoo cuckoohash_map",
     "stdmap": "std::unordered_map<uint64_t, uint64_t> (+rwlock)",
     "glib": "GLib GHashTable, u64 packed in its pointers (+rwlock)",
+    "ck": "Concurrency Kit ck_ht direct mode, writer mutex + ck_epoch",
 }
 # String-key cases and the libraries sm_bench has a string-key adapter for.
 STRING_CASES = {"T9-1", "T9-2", "T9-3"}
