@@ -96,71 +96,51 @@ static void xadd(struct result *r, const char *fmt, ...)
     va_end(ap);
 }
 
-static const bench_adapter *find_adapter(const char *name)
-{
+/* The libraries compiled in: the --lib name and the adapter. */
+static const struct {
+    const char *name;
+    const bench_adapter *ad;
+} adapters[] = {
 #ifdef SM_BENCH_HAVE_STILLMAP
-    if (strcmp(name, "stillmap") == 0)
-        return &bench_adapter_stillmap;
+    {"stillmap", &bench_adapter_stillmap},
 #endif
 #ifdef SM_BENCH_HAVE_ABSL
-    if (strcmp(name, "absl") == 0)
-        return &bench_adapter_absl;
+    {"absl", &bench_adapter_absl},
 #endif
 #ifdef SM_BENCH_HAVE_URCU
-    if (strcmp(name, "urcu") == 0)
-        return &bench_adapter_urcu;
+    {"urcu", &bench_adapter_urcu},
 #endif
 #ifdef SM_BENCH_HAVE_TBB
-    if (strcmp(name, "tbb") == 0)
-        return &bench_adapter_tbb;
+    {"tbb", &bench_adapter_tbb},
 #endif
 #ifdef SM_BENCH_HAVE_CUCKOO
-    if (strcmp(name, "cuckoo") == 0)
-        return &bench_adapter_cuckoo;
+    {"cuckoo", &bench_adapter_cuckoo},
 #endif
 #ifdef SM_BENCH_HAVE_STDMAP
-    if (strcmp(name, "stdmap") == 0)
-        return &bench_adapter_stdmap;
+    {"stdmap", &bench_adapter_stdmap},
 #endif
 #ifdef SM_BENCH_HAVE_GLIB
-    if (strcmp(name, "glib") == 0)
-        return &bench_adapter_glib;
+    {"glib", &bench_adapter_glib},
 #endif
 #ifdef SM_BENCH_HAVE_CK
-    if (strcmp(name, "ck") == 0)
-        return &bench_adapter_ck;
+    {"ck", &bench_adapter_ck},
 #endif
-    (void)name;
+    {NULL, NULL},
+};
+
+static const bench_adapter *find_adapter(const char *name)
+{
+    for (size_t i = 0; adapters[i].name; i++)
+        if (strcmp(name, adapters[i].name) == 0)
+            return adapters[i].ad;
     return NULL;
 }
 
 static void list_adapters(FILE *f)
 {
     fprintf(f, "libraries compiled in:");
-#ifdef SM_BENCH_HAVE_STILLMAP
-    fprintf(f, " stillmap");
-#endif
-#ifdef SM_BENCH_HAVE_ABSL
-    fprintf(f, " absl");
-#endif
-#ifdef SM_BENCH_HAVE_URCU
-    fprintf(f, " urcu");
-#endif
-#ifdef SM_BENCH_HAVE_TBB
-    fprintf(f, " tbb");
-#endif
-#ifdef SM_BENCH_HAVE_CUCKOO
-    fprintf(f, " cuckoo");
-#endif
-#ifdef SM_BENCH_HAVE_STDMAP
-    fprintf(f, " stdmap");
-#endif
-#ifdef SM_BENCH_HAVE_GLIB
-    fprintf(f, " glib");
-#endif
-#ifdef SM_BENCH_HAVE_CK
-    fprintf(f, " ck");
-#endif
+    for (size_t i = 0; adapters[i].name; i++)
+        fprintf(f, " %s", adapters[i].name);
     fprintf(f, "\n");
 }
 
