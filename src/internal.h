@@ -422,7 +422,7 @@ SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k
  * migration, whose source bucket lock guarantees that no other copy of
  * the key exists in t.  Never fails (t is sized with room to spare). */
 void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
-                            uint64_t key, uint64_t val, unsigned stripe);
+                            uint64_t key, uint64_t val);
 
 /* ===================================================================
  * The map
@@ -582,9 +582,9 @@ unsigned sm__thread_records(void);
 sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr);
 /* Start a transition of t (the current table) to a table of nbuckets.
  * Returns 0, or SM_ENOMEM.  No-op if one is already running. */
-int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr);
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets);
 /* Periodic check after writes: start a grow or shrink if the load says so. */
-void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr);
+void sm__check_resize(sm_map *m, sm__table *t);
 /* A write found the migration's destination full: help the migration
  * along by a larger chunk so that dst becomes current and can grow.
  * Caller pinned. */

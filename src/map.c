@@ -280,7 +280,7 @@ static void periodic(sm_map *m, sm__thr *thr) {
     if ((++thr->ops & 63) != 0)
         return;
     sm__pin(thr);
-    sm__check_resize(m, atomic_load_explicit(&m->xcur, memory_order_acquire), thr);
+    sm__check_resize(m, atomic_load_explicit(&m->xcur, memory_order_acquire));
     sm__unpin(thr);
 }
 
@@ -300,7 +300,7 @@ SM_INLINE int do_write(sm_key_kind kind, sm_map *m, const sm__key *k, wctx *w) {
             /* The table needs to grow; if the bigger table cannot be
              * had, report it (nothing was changed). */
             if (atomic_load_explicit(&m->xcur, memory_order_acquire) == t) {
-                int g = sm__start_transition(m, t, t->nbuckets * 2, thr);
+                int g = sm__start_transition(m, t, t->nbuckets * 2);
                 if (g != SM_OK)
                     rc = g;
             } else {

@@ -134,7 +134,7 @@ static int bucket_free_slot(sm__bucket *b) {
 }
 
 void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
-                            uint64_t key, uint64_t val, unsigned stripe) {
+                            uint64_t key, uint64_t val) {
     size_t h = hash & t->mask, i = h;
     /* No other writer can insert this key into t (the caller holds the
      * source bucket's lock), so only the target bucket is locked.  O1:
@@ -154,7 +154,7 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
                 atomic_store_explicit(&b->slot[s].xval, val, memory_order_relaxed);
                 sm__meta_set_tag(b, s, tag, memory_order_release); /* S2 */
                 sm__bucket_unlock(b);
-                (void)stripe; /* C2: moved entries stay counted in the source */
+                /* C2: moved entries stay counted in the source */
                 return;
             }
             sm__bucket_unlock(b);

@@ -86,7 +86,6 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
         sm__bucket_unlock(b);
         return 0;
     }
-    int n = 0;
     for (int s = 0; s < SM_SLOTS; s++) {
         uint8_t tag = (uint8_t)SM_META_TAG(meta, s);
         if (!tag)
@@ -94,13 +93,11 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
         uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
         uint64_t val = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
         uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, key) : sm__blob_of(key)->hash;
-        sm__table_insert_fresh(dst, h, tag, key, val, thr->stripe);
-        n++;
+        sm__table_insert_fresh(dst, h, tag, key, val);
     }
     /* S4: the copies are in dst before the flag says so. */
     sm__meta_set_flags(b, SM_MOVED, memory_order_release);
     sm__bucket_unlock(b);
-    (void)n;
     size_t moved = atomic_fetch_add_explicit(&src->xmoved, 1, memory_order_acq_rel) + 1;
     atomic_fetch_add_explicit(&m->xmigrated, 1, memory_order_relaxed);
     if (moved == src->nbuckets) {
@@ -170,7 +167,7 @@ size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr) {
     if (nx)
         done = help_chunk(m, t, nx, budget, thr);
     else
-        sm__check_resize(m, t, thr); /* a map that went idle still shrinks */
+        sm__check_resize(m, t); /* a map that went idle still shrinks */
     sm__unpin(thr);
     return done;
 }
@@ -190,8 +187,7 @@ sm__table *sm__finish_transition(sm_map *m, sm__thr *thr) {
     }
 }
 
-int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, sm__thr *thr) {
-    (void)thr;
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets) {
     /* T4 */
     if (atomic_load_explicit(&m->xcur, memory_order_acquire) != t ||
         atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL)
@@ -247,7 +243,7 @@ static size_t shrink_target(sm_map *m, sm__table *t, size_t n, int sync) {
     return nb < fl ? fl : nb;
 }
 
-void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
+void sm__check_resize(sm_map *m, sm__table *t) {
     if (atomic_load_explicit(&t->xnext, memory_order_relaxed) != NULL)
         return;
     int64_t n = sm__table_count(t);
@@ -255,11 +251,11 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
         n = 0;
     size_t slots = t->nbuckets * SM_SLOTS;
     if ((size_t)n * 5 > slots * 4) {
-        sm__start_transition(m, t, t->nbuckets * 2, thr);
+        sm__start_transition(m, t, t->nbuckets * 2);
     } else if ((size_t)n * 10 < slots * 3 && t->nbuckets > floor_buckets(m)) {
         size_t nb = shrink_target(m, t, (size_t)n, 0);
         if (nb < t->nbuckets)
-            sm__start_transition(m, t, nb, thr);
+            sm__start_transition(m, t, nb);
     }
 }
 
@@ -268,7 +264,7 @@ void sm__check_resize(sm_map *m, sm__table *t, sm__thr *thr) {
 /* Give every entry of the table chain starting at t (unmoved buckets only:
  * a moved bucket's entries live on in the next table) its removal hook and
  * free its copied key; then free the tables. */
-static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int count_pending) {
+static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why) {
     while (t) {
         sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
         if (m->kind == SM_KEY_BYTES || m->on_remove) {
@@ -291,7 +287,6 @@ static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why, int coun
                 }
             }
         }
-        (void)count_pending;
         sm__table_free(t);
         t = nx;
     }
@@ -302,7 +297,7 @@ void sm__table_reclaim(sm__retired *node) {
     sm_map *m = t->map;
     int64_t charge = t->pend_charge;
     if (t->cleared) {
-        walk_chain_and_free(m, t, SM_REMOVED_CLEAR, 1);
+        walk_chain_and_free(m, t, SM_REMOVED_CLEAR);
     } else {
         /* Promoted away: every bucket moved, nothing to walk.  The charge
          * goes before the memory, so the stat never counts freed bytes. */
@@ -319,7 +314,7 @@ void sm__table_reclaim(sm__retired *node) {
 
 void sm__destroy_tables(sm_map *m) {
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
-    walk_chain_and_free(m, t, SM_REMOVED_DESTROY, 0);
+    walk_chain_and_free(m, t, SM_REMOVED_DESTROY);
     atomic_store_explicit(&m->xcur, NULL, memory_order_relaxed);
 }
 
@@ -388,7 +383,7 @@ int sm_trim(sm_map *m, size_t *released) {
         size_t nb = shrink_target(m, t, n > 0 ? (size_t)n : 0, 1);
         if (nb >= t->nbuckets)
             break;
-        rc = sm__start_transition(m, t, nb, thr);
+        rc = sm__start_transition(m, t, nb);
     }
     sm__finish_transition(m, thr);
     sm__unpin(thr);
@@ -431,7 +426,7 @@ int sm_reserve(sm_map *m, size_t n) {
         }
         if (t->nbuckets >= need)
             break;
-        rc = sm__start_transition(m, t, need, thr);
+        rc = sm__start_transition(m, t, need);
         break;
     }
     sm__unpin(thr);
