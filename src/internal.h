@@ -253,6 +253,10 @@ typedef struct sm__table {
     size_t mem_bytes;            /* whole allocation */
     void *raw;                   /* allocation start (t is 64-aligned in it) */
     int mapped;                  /* from mmap */
+    /* cleared, pend_charge: plain words written by the one thread that
+     * retires the table (clear, or the promoting migrator) before
+     * sm__retire, read only by the reclaimer after it took the node from
+     * the retire list (release push / acquire exchange, E3). */
     int cleared;                 /* retired by clear: entries get hooks */
     int64_t inh_count;           /* C2: totals inherited at promotion */
     int64_t inh_bytes;
@@ -263,6 +267,11 @@ typedef struct sm__table {
     /* The table this one is migrating into; NULL when none.  Set once,
      * by CAS from NULL, only while this table is the map's current one. */
     _Atomic(struct sm__table *) xnext;
+    /* Any migrating thread takes cursor positions with a relaxed
+     * fetch_add (a position only names work; the bucket lock orders the
+     * work itself).  xmoved is incremented (acq_rel) by the thread that set
+     * a bucket's SM_MOVED, after unlocking it; the one that brings it to
+     * nbuckets saw every other increment and promotes dst (T1, C2). */
     _Atomic size_t xcursor;      /* next bucket index to claim for migration */
     _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
     SM_ALIGNED(SM_CACHELINE) sm__stripe stripe[SM_STRIPES];
@@ -430,6 +439,10 @@ void sm__table_insert_fresh(sm__table *t, uint64_t hash, uint8_t tag,
 #define SM_MAGIC 0x53544d50u  /* "STMP" */
 #define SM_MAGIC_DEAD 0xdeadbeefu
 
+/* Pending-reclamation gauge, striped like the entry counts: the retiring
+ * thread adds on its own stripe, the reclaimer subtracts on its stripe
+ * just before it frees (so the sum never counts freed memory); relaxed,
+ * read as a sum by sm_get_stats and sm_trim. */
 typedef struct sm__mstripe {
     _Atomic int64_t xpend_bytes;   /* retired, not yet reclaimed */
     _Atomic int64_t xpend_objs;
@@ -453,9 +466,15 @@ struct sm_map {
     /* The current table.  Replaced by a transition's promotion (CAS) or
      * by clear (exchange).  Loaded with acquire by every operation. */
     SM_ALIGNED(SM_CACHELINE) _Atomic(sm__table *) xcur;
+    /* Reserve floor: raised by sm_reserve with a CAS loop (lowered back
+     * only by the same call when it fails); read relaxed by resize
+     * decisions, which only need some recent value (a shrink decided on an
+     * older floor is finished by sm_reserve before it returns). */
     _Atomic size_t xreserve_buckets;
     char pad1[SM_CACHELINE - 16];
-    /* counters, written rarely */
+    /* Monotonic event counters: relaxed fetch_add by whoever causes the
+     * event, relaxed loads by sm_get_stats (each value current, no
+     * snapshot across them, as the header says). */
     SM_ALIGNED(SM_CACHELINE) _Atomic uint64_t xgrows;
     _Atomic uint64_t xshrinks;
     _Atomic uint64_t xclears;
