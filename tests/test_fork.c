@@ -50,13 +50,6 @@ static int child_work(uint64_t n) {
 }
 
 int main(void) {
-#if defined(__SANITIZE_THREAD__)
-    /* ThreadSanitizer cannot follow a multi-threaded process through fork
-     * (it refuses the child's new threads); this test runs in the release
-     * and ASan builds. */
-    printf("test_fork: not run under ThreadSanitizer (fork of a threaded process)\n");
-    return 0;
-#endif
     const uint64_t n = (uint64_t)tu_scaled(100000, 10000);
     const int rounds = (int)tu_scaled(10, 3);
     printf("test_fork (scale %g): %d rounds, %llu keys\n", tu_scale(), rounds,
