@@ -39,6 +39,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,14 +113,28 @@ static void once_init(void) {
 #endif
 }
 
-/* The reclaimer's side of E1: make every running thread's record store
- * visible before the scan. */
-static void heavy_fence(void) {
+/* The reclaimer's side of E1 (make every running thread's record store
+ * visible before the scan), and the walker's side of B3. */
+void sm__heavy_fence(void) {
 #if defined(__linux__)
     if (sm__use_membarrier && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return;
 #endif
     SM_FENCE_FULL();
+}
+
+/* B3 (map.c): the caller has announced a walk (xwalkers, full fence);
+ * wait for the moves that started before it saw the announcement.  A
+ * move is a few stores under bucket locks, so this is short unless the
+ * mover was preempted. */
+void sm__wait_movers(void) {
+    for (sm__thr *t = atomic_load_explicit(&g_threads, memory_order_acquire); t; t = t->next)
+        for (unsigned spins = 0; atomic_load_explicit(&t->xmoving, memory_order_acquire); spins++) {
+            if (spins < 128)
+                SM_PAUSE();
+            else
+                sched_yield();
+        }
 }
 
 /* ---- thread records -------------------------------------------------- */
@@ -226,7 +241,7 @@ static size_t collect(void) {
 
 static int try_advance(void) {
     uint64_t e = atomic_load_explicit(&sm__global_epoch, memory_order_relaxed);
-    heavy_fence(); /* E1 */
+    sm__heavy_fence(); /* E1 */
     for (sm__thr *t = atomic_load_explicit(&g_threads, memory_order_acquire); t; t = t->next) {
         uint64_t v = atomic_load_explicit(&t->xepoch, memory_order_acquire);
         if (v != 0 && v != e)

@@ -93,6 +93,9 @@ typedef struct sm__thr {
      * list (exchange); a pop-all stack has no ABA problem. */
     _Atomic(sm__retired *) xretired;
     _Atomic int xused;          /* 1 while a live thread owns the record */
+    /* 1 while the owner may move a key back along its chain (B3, map.c):
+     * written only by the owner, read by sm_for_each before its walk. */
+    _Atomic int xmoving;
     struct sm__thr *next;       /* registry list; immutable once pushed */
     char pad[SM_CACHELINE - 48];
 } sm__thr;
@@ -102,6 +105,23 @@ extern int sm__use_membarrier;
 extern SM_TLS sm__thr *sm__tls_thr;
 
 sm__thr *sm__thr_register(void);   /* slow path; NULL on out of memory */
+
+/* Asymmetric fence pair: a light fence on the frequent side, a heavy one
+ * on the rare side, together as strong as a seq_cst fence on both (with
+ * membarrier the heavy side makes every running thread execute a full
+ * barrier; without it both sides are full fences).  E1 (pin / reclaimer)
+ * and B3 (mover / walker) use it. */
+void sm__heavy_fence(void);
+static inline void sm__light_fence(void) {
+#ifdef SM_TSAN
+    SM_FENCE_FULL();
+#else
+    if (SM_LIKELY(sm__use_membarrier))
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
 
 static inline sm__thr *sm__thr_get(void) {
     sm__thr *t = sm__tls_thr;
@@ -123,14 +143,7 @@ static inline void sm__pin(sm__thr *t) {
     if (t->nest++ == 0) {
         uint64_t e = atomic_load_explicit(&sm__global_epoch, memory_order_relaxed);
         atomic_store_explicit(&t->xepoch, e, memory_order_release);
-#ifdef SM_TSAN
-        SM_FENCE_FULL();
-#else
-        if (SM_LIKELY(sm__use_membarrier))
-            atomic_signal_fence(memory_order_seq_cst);
-        else
-            atomic_thread_fence(memory_order_seq_cst);
-#endif
+        sm__light_fence();
     }
 }
 
@@ -151,6 +164,9 @@ int sm__ebr_acquire(void);
 void sm__ebr_release(void);
 /* Wait until every node retired before the call has been reclaimed. */
 void sm__ebr_barrier(void);
+/* Wait until no thread is inside a back-fill move (B3; for_each). */
+void sm__wait_movers(void);
+
 /* True on the reclaimer thread (removal hooks run there). */
 bool sm__on_reclaimer(void);
 
@@ -274,6 +290,9 @@ typedef struct sm__table {
      * nbuckets saw every other increment and promotes dst (T1, C2). */
     _Atomic size_t xcursor;      /* next bucket index to claim for migration */
     _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
+    /* Walks of this table in progress (sm_for_each); while it is not 0 no
+     * key is moved back along its chain in this table (B3, map.c). */
+    _Atomic int xwalkers;
     SM_ALIGNED(SM_CACHELINE) sm__stripe stripe[SM_STRIPES];
     sm__bucket b[];              /* nbuckets, 64-byte aligned */
 } sm__table;
@@ -347,6 +366,21 @@ static inline void sm__seq_end(sm__bucket *b) {
 #endif
 #define SM_INLINE static inline __attribute__((always_inline))
 
+/* Debug builds (-DSM_DEBUG=1): a lookup that walks on past a bucket calls
+ * sm__debug_step_hook if a test set it, so that the test can land a write
+ * exactly in the middle of a lookup (a window of nanoseconds otherwise).
+ * Release builds have no hook and no call. */
+#if defined(SM_DEBUG) && SM_DEBUG
+extern void (*sm__debug_step_hook)(void);
+#define SM_DEBUG_STEP()                 \
+    do {                                \
+        if (sm__debug_step_hook)        \
+            sm__debug_step_hook();      \
+    } while (0)
+#else
+#define SM_DEBUG_STEP() ((void)0)
+#endif
+
 /* A reader found xseq odd: a removal is in progress in this bucket (a few
  * instructions under the writer's lock).  Pause, or yield if it lasts. */
 __attribute__((cold)) void sm__wait_even(sm__bucket *b, unsigned spins);
@@ -387,9 +421,12 @@ typedef struct sm__found {
  * validated by its sequence count (S1), along the chain until a bucket
  * whose overflow count is 0 (O1). */
 SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k, sm__found *out) {
+    size_t home = k->hash & t->mask, i, dist;
+    uint32_t home_seq = 0;
+again:
     out->found = out->moved = 0;
-    size_t i = k->hash & t->mask;
-    for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
+    i = home;
+    for (dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
         sm__bucket *b = &t->b[i];
         uint32_t s1, meta, ovf;
         int hit;
@@ -422,9 +459,19 @@ SM_INLINE void sm__table_lookup(sm_key_kind kind, sm__table *t, const sm__key *k
             out->val = val;
             return;
         }
+        if (dist == 0)
+            home_seq = s1;
         if (ovf == 0)
-            return;
+            break;
+        SM_DEBUG_STEP();
     }
+    /* B2: a miss that went past the home bucket is an answer only if no
+     * key of this home moved back along the chain meanwhile (a move bumps
+     * the home bucket's count around it).  The acquire fence above orders
+     * this load after the loads of the chain. */
+    if (SM_UNLIKELY(dist != 0 &&
+                    atomic_load_explicit(&t->b[home].xseq, memory_order_relaxed) != home_seq))
+        goto again;
 }
 
 /* Insert a key known to be absent into t, with no presence check: used by
@@ -619,6 +666,16 @@ sm__table *sm__finish_transition(sm_map *m, sm__thr *thr);
 void sm__table_reclaim(sm__retired *node);
 /* Free every table of the map now (destroy). */
 void sm__destroy_tables(sm_map *m);
+
+/* White-box view of the current table (stats.c), for tests and tools;
+ * exact only while no write runs.  holes_passed counts buckets that have
+ * a free slot yet are passed by some key's chain (xovf > 0): 0 in a table
+ * whose deletes all back-filled completely (B1-B3, map.c), as in a fresh
+ * build.  Returns SM_OK, or -1 while a transition runs. */
+typedef struct sm__census {
+    size_t buckets, entries, displaced, ovf_total, holes_passed;
+} sm__census;
+int sm__take_census(sm_map *m, sm__census *c);
 
 /* map registry for the background helper (ebr.c) */
 void sm__registry_add(sm_map *m);

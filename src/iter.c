@@ -7,7 +7,8 @@
  * the table it walks stays allocated even if a clear or a new transition
  * replaces it: a bucket moved during the walk is frozen (S4) and still
  * read in place, so no key present for the whole walk is missed and none
- * is read from two tables.
+ * is read from two tables.  Keys do not move back along their chains in
+ * the walked table meanwhile (B3 in map.c).
  */
 #include "internal.h"
 
@@ -50,6 +51,10 @@ int sm_for_each(sm_map *m, sm_visit_fn fn, void *ctx) {
         return SM_ENOMEM;
     sm__pin(thr);
     sm__table *t = sm__finish_transition(m, thr);
+    /* B3 (map.c): no key moves back along its chain in t while we walk */
+    atomic_fetch_add_explicit(&t->xwalkers, 1, memory_order_seq_cst);
+    sm__heavy_fence();
+    sm__wait_movers();
     int rc = SM_OK;
     for (size_t i = 0; i < t->nbuckets && rc == SM_OK; i++) {
         snap sn;
@@ -70,6 +75,7 @@ int sm_for_each(sm_map *m, sm_visit_fn fn, void *ctx) {
             rc = fn(ctx, &e);
         }
     }
+    atomic_fetch_sub_explicit(&t->xwalkers, 1, memory_order_release);
     sm__unpin(thr);
     return rc;
 }

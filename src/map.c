@@ -92,9 +92,164 @@ static int lock_second(sm__bucket *b, int wrapped) {
     return 0;
 }
 
+static int first_free(sm__bucket *b) {
+    uint32_t e = sm__meta_empty(atomic_load_explicit(&b->xmeta, memory_order_relaxed));
+    return e ? sm__first_slot(e) : -1;
+}
+
 static void ovf_add(sm__table *t, size_t from, size_t to, int delta) {
     for (size_t x = from; x != to; x = (x + 1) & t->mask)
         atomic_fetch_add_explicit(&t->b[x].xovf, (uint32_t)delta, memory_order_relaxed);
+}
+
+/* ---- back-filling the slot a delete freed (B1-B3) ------------------------
+ *
+ * A delete leaves a free slot in bucket J.  If keys stored further on
+ * passed J on their chains (xovf(J) > 0), one of them moves back into the
+ * free slot, then one into the slot it left, and so on until a bucket
+ * that no key passes (at most SM_BACKFILL_STEPS moves).  Hence no bucket
+ * with a free slot is passed by a key, which is the state a fresh build
+ * of the same keys is in (with buckets probed linearly, the set of
+ * occupied slots and every overflow count depend only on the set of
+ * keys): a table probes like a fresh one after any number of insert and
+ * delete cycles.  A move skipped (busy lock, walk in progress, step
+ * limit) leaves a hole that the next insert passing it fills.
+ *
+ *  B1  A move of key x from bucket I back to bucket J (J on x's chain
+ *      before I) holds the locks of home(x), J and I, all three unmoved
+ *      (T2).  Every writer of x holds home(x), so x is not written
+ *      meanwhile, and neither J nor I can be migrated.  The caller holds
+ *      the deleted key's home and J; the other locks are only try-locked
+ *      (L1 stays acyclic) and the move is given up when one is busy.
+ *  B2  The move brackets its changes with home(x)'s sequence count: odd,
+ *      copy x into J (S2: key, value, tag last), remove x from I (S1 on
+ *      I), even; then the overflow counts of J..I-1 drop by one (O1: after
+ *      the removal).  A reader of x starts at home(x) and sees x at J or at
+ *      I, unless it read J before the copy and I (or a lowered overflow
+ *      count) after the removal; then, by the fences of S1, its later load
+ *      of home(x)'s count returns a newer value.  So every lookup that
+ *      misses past its home bucket re-reads that count (after its acquire
+ *      fence) and starts over if it changed.
+ *  B3  sm_for_each reads buckets in index order, so a key moving back past
+ *      its cursor would be missed (or, across the wrap, seen twice).  No
+ *      key moves in a table being walked: a mover sets its record's
+ *      xmoving, fences (light), then reads t->xwalkers and gives up if it
+ *      is not 0; a walker increments xwalkers, fences (heavy), then waits
+ *      until no record has xmoving set.  The fence pair acts as a seq_cst
+ *      fence on both sides, so at least one of the two sees the other's
+ *      store.
+ */
+#define SM_BACKFILL_STEPS 16  /* moves per delete, at most */
+#define SM_BACKFILL_SCAN 16   /* buckets searched past a hole */
+
+static inline size_t home_of(sm_map *m, const sm__table *t, uint64_t keyword) {
+    uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, keyword) : sm__blob_of(keyword)->hash;
+    return h & t->mask;
+}
+
+/* Does the chain of a key with home `home`, stored at bucket `at`, pass b? */
+static inline int chain_passes(const sm__table *t, size_t home, size_t b, size_t at) {
+    return ((b - home) & t->mask) < ((at - home) & t->mask);
+}
+
+typedef struct mover {
+    size_t at;      /* bucket holding it */
+    int slot;
+    size_t home;
+    uint64_t key;   /* key word */
+} mover;
+
+/* Find, without locks, a key stored after `hole` whose chain passes it.
+ * The tag is loaded with acquire before the key (S2); for byte maps the
+ * blob stays allocated while the caller is pinned (E3).  The caller
+ * checks the find again under the locks. */
+static int find_mover(sm_map *m, sm__table *t, size_t hole, mover *out) {
+    size_t i = hole, lim = t->mask < SM_BACKFILL_SCAN ? t->mask : SM_BACKFILL_SCAN;
+    for (size_t d = 1; d <= lim; d++) {
+        i = (i + 1) & t->mask;
+        sm__bucket *b = &t->b[i];
+        uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
+        if (SM_META_FLAGS(meta) & SM_MOVED)
+            return 0;
+        for (int s = 0; s < SM_SLOTS; s++) {
+            if (!SM_META_TAG(meta, s))
+                continue;
+            uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
+            size_t hx = home_of(m, t, key);
+            if (chain_passes(t, hx, hole, i)) {
+                *out = (mover){i, s, hx, key};
+                return 1;
+            }
+        }
+        /* O1: a key passing the hole would pass i too */
+        if (atomic_load_explicit(&b->xovf, memory_order_relaxed) == 0)
+            return 0;
+    }
+    return 0;
+}
+
+static int trylock_few(sm__bucket *b) {
+    for (int i = 0; i < 16; i++)
+        if (sm__bucket_trylock(b))
+            return 1;
+    return 0;
+}
+
+/* Bucket j just lost a key; the caller holds h (that key's home) and j,
+ * both unmoved, and still holds them on return. */
+static void backfill(sm_map *m, sm__table *t, sm__thr *thr, size_t h, size_t j) {
+    if (atomic_load_explicit(&t->b[j].xovf, memory_order_relaxed) == 0)
+        return; /* nothing passes j: the usual case */
+    atomic_store_explicit(&thr->xmoving, 1, memory_order_relaxed);
+    sm__light_fence(); /* B3, paired with the walker's sm__heavy_fence */
+    size_t hole = j;
+    if (atomic_load_explicit(&t->xwalkers, memory_order_relaxed) == 0) {
+        for (int step = 0; step < SM_BACKFILL_STEPS; step++) {
+            mover x;
+            if (atomic_load_explicit(&t->b[hole].xovf, memory_order_relaxed) == 0 ||
+                !find_mover(m, t, hole, &x) || x.at == h || x.at == j)
+                break;
+            sm__bucket *bj = &t->b[hole], *bi = &t->b[x.at], *bx = &t->b[x.home];
+            int held = x.home == h || x.home == j || x.home == hole;
+            if (!trylock_few(bi))
+                break;
+            if (!held && !trylock_few(bx)) {
+                sm__bucket_unlock(bi);
+                break;
+            }
+            /* B1: checked again under the locks */
+            uint32_t mi = atomic_load_explicit(&bi->xmeta, memory_order_relaxed);
+            uint8_t tag = (uint8_t)SM_META_TAG(mi, x.slot);
+            int fs = first_free(bj);
+            int ok = fs >= 0 && tag && !(SM_META_FLAGS(mi) & SM_MOVED) &&
+                     !(bucket_flags(bx) & SM_MOVED) &&
+                     atomic_load_explicit(&bi->slot[x.slot].xkey, memory_order_relaxed) == x.key;
+            if (ok) {
+                uint64_t val = atomic_load_explicit(&bi->slot[x.slot].xval, memory_order_relaxed);
+                sm__seq_begin(bx); /* B2 */
+                atomic_store_explicit(&bj->slot[fs].xkey, x.key, memory_order_release);
+                atomic_store_explicit(&bj->slot[fs].xval, val, memory_order_relaxed);
+                sm__meta_set_tag(bj, fs, tag, memory_order_release); /* S2 */
+                sm__seq_begin(bi); /* S1 */
+                sm__meta_set_tag(bi, x.slot, 0, memory_order_relaxed);
+                sm__seq_end(bi);
+                sm__seq_end(bx);
+                ovf_add(t, hole, x.at, -1); /* O1 */
+            }
+            if (!held)
+                sm__bucket_unlock(bx);
+            if (!ok) {
+                sm__bucket_unlock(bi);
+                break;
+            }
+            if (hole != j)
+                sm__bucket_unlock(bj);
+            hole = x.at; /* locked: the next hole */
+        }
+    }
+    if (hole != j)
+        sm__bucket_unlock(&t->b[hole]);
+    atomic_store_explicit(&thr->xmoving, 0, memory_order_release);
 }
 
 /* ---- the key is present at bucket j, slot s --------------------------- */
@@ -150,6 +305,7 @@ SM_INLINE int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
          * of it (and so before the table can be promoted). */
         int64_t kb = m->kind == SM_KEY_BYTES ? (int64_t)sm__blob_size(sm__blob_of(keyword)->len) : 0;
         sm__count_add(t, thr->stripe, -1, -kb);
+        backfill(m, t, thr, h, j);
     }
     if (j != h)
         sm__bucket_unlock(b);
@@ -175,11 +331,6 @@ SM_INLINE int write_found(sm_map *m, sm__table *t, size_t h, size_t j, int s,
 }
 
 /* ---- the key is absent: insert it (or report) --------------------------- */
-
-static int first_free(sm__bucket *b) {
-    uint32_t e = sm__meta_empty(atomic_load_explicit(&b->xmeta, memory_order_relaxed));
-    return e ? sm__first_slot(e) : -1;
-}
 
 static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
                         wctx *w, sm__thr *thr) {
@@ -442,9 +593,10 @@ int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
     uint8_t tag = sm__tag_of(h);
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
-    size_t i = h & t->mask;
+    size_t home = h & t->mask, i = home;
     int rc = -1;
     uint64_t v = 0;
+    uint32_t home_seq = 0;
     for (size_t dist = 0; dist <= t->mask; dist++, i = (i + 1) & t->mask) {
         sm__bucket *b = &t->b[i];
         uint32_t s1 = atomic_load_explicit(&b->xseq, memory_order_acquire);
@@ -467,10 +619,17 @@ int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val) {
             rc = SM_OK;
             break;
         }
+        if (dist == 0)
+            home_seq = s1;
         if (ovf == 0) {
-            rc = SM_NOTFOUND;
+            /* B2: past the home bucket, a miss stands only if the home's
+             * count did not move (else the general path retries). */
+            if (dist == 0 ||
+                atomic_load_explicit(&t->b[home].xseq, memory_order_relaxed) == home_seq)
+                rc = SM_NOTFOUND;
             break;
         }
+        SM_DEBUG_STEP();
     }
     sm__unpin(thr);
     if (SM_UNLIKELY(rc < 0))

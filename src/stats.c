@@ -48,3 +48,36 @@ int sm_get_stats(sm_map *m, sm_stats *out, size_t size) {
     memcpy(out, &st, size);
     return SM_OK;
 }
+
+int sm__take_census(sm_map *m, sm__census *c) {
+    sm__thr *thr = sm__thr_get();
+    if (!m || !c || !thr)
+        return SM_EINVAL;
+    memset(c, 0, sizeof *c);
+    sm__pin(thr);
+    sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+    int rc = SM_OK;
+    if (atomic_load_explicit(&t->xnext, memory_order_acquire)) {
+        rc = -1;
+    } else {
+        c->buckets = t->nbuckets;
+        for (size_t i = 0; i < t->nbuckets; i++) {
+            sm__bucket *b = &t->b[i];
+            uint32_t meta = atomic_load_explicit(&b->xmeta, memory_order_acquire);
+            uint32_t ovf = atomic_load_explicit(&b->xovf, memory_order_relaxed);
+            c->ovf_total += ovf;
+            if (ovf && sm__meta_empty(meta))
+                c->holes_passed++;
+            for (int s = 0; s < SM_SLOTS; s++) {
+                if (!SM_META_TAG(meta, s))
+                    continue;
+                uint64_t kw = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
+                uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, kw) : sm__blob_of(kw)->hash;
+                c->entries++;
+                c->displaced += (h & t->mask) != i;
+            }
+        }
+    }
+    sm__unpin(thr);
+    return rc;
+}

@@ -6,8 +6,9 @@
  * (hash & mask).  Deletion leaves no tombstone: every bucket counts the
  * keys that probed past it (xovf), a lookup stops at the first bucket
  * whose count is 0, and a delete decrements the counts it incremented on
- * insert.  So a table after any number of insert/delete cycles probes
- * exactly like a fresh table with the same keys.
+ * insert.  A delete also moves keys back into the slot it freed (B1-B3 in
+ * map.c), so a table after any number of insert/delete cycles has the
+ * overflow counts of a fresh table with the same keys.
  *
  * Ordering guarantees of the bucket protocol, cited by number:
  *
@@ -77,6 +78,7 @@ sm__table *sm__table_new(sm_map *m, size_t nbuckets) {
     atomic_init(&t->xnext, NULL);
     atomic_init(&t->xcursor, 0);
     atomic_init(&t->xmoved, 0);
+    atomic_init(&t->xwalkers, 0);
     return t;
 }
 
@@ -110,6 +112,10 @@ void sm__wait_even(sm__bucket *b, unsigned spins) {
         sched_yield();
     (void)b;
 }
+
+#if defined(SM_DEBUG) && SM_DEBUG
+void (*sm__debug_step_hook)(void);
+#endif
 
 void sm__bucket_lock_slow(sm__bucket *b) {
     /* Spin, then yield.  The spin (about 1024 pauses, tens of
