@@ -13,6 +13,7 @@
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
+#include <unistd.h>
 #define SM_HAVE_MMAP 1
 #endif
 
@@ -63,4 +64,26 @@ void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped) {
 #endif
     (void)mapped;
     sm__free(m, p, size);
+}
+
+void sm__table_mem_populate(void *p, size_t off, size_t len) {
+#ifdef SM_HAVE_MMAP
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    /* off is a multiple of the page size (the caller steps in MiB) */
+#ifdef MADV_POPULATE_WRITE
+    /* Linux 5.14+: one call faults the range in, without a trap per page */
+    if (madvise((char *)p + off, len, MADV_POPULATE_WRITE) == 0)
+        return;
+#endif
+    /* Elsewhere (or an older kernel): write each page.  The range may
+     * already be in use by writers (a table published early), so the
+     * write is an atomic OR of zero, which changes nothing. */
+    for (size_t o = off; o < off + len; o += page)
+        __atomic_fetch_or((unsigned char *)p + o, 0, __ATOMIC_RELAXED);
+#else
+    (void)p;
+    (void)off;
+    (void)len;
+#endif
 }

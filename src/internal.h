@@ -179,6 +179,8 @@ void sm__free(sm_map *m, void *p, size_t size);
  * them returns the pages to the OS.  *mapped tells how it was obtained. */
 void *sm__table_mem(sm_map *m, size_t size, int *mapped);
 void sm__table_mem_free(sm_map *m, void *p, size_t size, int mapped);
+/* Fault in bytes [off, off + len) of a mapped table (T7). */
+void sm__table_mem_populate(void *p, size_t off, size_t len);
 
 /* ===================================================================
  * Tables (table.c)
@@ -283,6 +285,14 @@ typedef struct sm__table {
     /* The table this one is migrating into; NULL when none.  Set once,
      * by CAS from NULL, only while this table is the map's current one. */
     _Atomic(struct sm__table *) xnext;
+    /* T7: the next table of a grow while the background thread faults its
+     * pages in, before it becomes xnext.  Stored by CAS from NULL while
+     * this table is current; taken by exchange (to NULL) by the thread
+     * that publishes or discards it; freed with this table if still here.
+     * xpopulated: bytes of this table faulted in so far (T7; written by
+     * the background thread only). */
+    _Atomic(struct sm__table *) xprep;
+    _Atomic size_t xpopulated;
     /* Any migrating thread takes cursor positions with a relaxed
      * fetch_add (a position only names work; the bucket lock orders the
      * work itself).  xmoved is incremented (acq_rel) by the thread that set
@@ -647,8 +657,10 @@ unsigned sm__thread_records(void);
  * the check). */
 sm__table *sm__settle(sm_map *m, sm__table *t, const sm__key *k, sm__thr *thr);
 /* Start a transition of t (the current table) to a table of nbuckets.
- * Returns 0, or SM_ENOMEM.  No-op if one is already running. */
-int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets);
+ * Returns 0, or SM_ENOMEM.  No-op if one is already running.  defer: a
+ * grow that may wait for its table to be populated in the background
+ * (T7); otherwise it starts now (and takes over a table being prepared). */
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, int defer);
 /* Periodic check after writes: start a grow or shrink if the load says so. */
 void sm__check_resize(sm_map *m, sm__table *t);
 /* A write found the migration's destination full: help the migration

@@ -389,8 +389,14 @@ static int write_absent(sm_map *m, sm__table *t, size_t h, const sm__key *k,
             sm__bucket_unlock(bh);
             return w->op == OP_SWAP ? SM_NOTFOUND : SM_OK;
         }
-        if (dist >= t->mask || (dist >= SM_MAX_PROBE &&
-                                atomic_load_explicit(&m->xcur, memory_order_relaxed) == t)) {
+        /* Past SM_MAX_PROBE the table asks to grow; while its next table
+         * is being prepared (T7) the insert probes further first, rather
+         * than taking that table before its pages are in. */
+        if (dist >= t->mask ||
+            (dist >= SM_MAX_PROBE &&
+             atomic_load_explicit(&m->xcur, memory_order_relaxed) == t &&
+             (dist >= 4 * SM_MAX_PROBE ||
+              atomic_load_explicit(&t->xprep, memory_order_relaxed) == NULL))) {
             /* Table full, or the probe got long: ask for a bigger table. */
             ovf_add(t, h, i, -1);
             sm__bucket_unlock(bh);
@@ -451,7 +457,7 @@ SM_INLINE int do_write(sm_key_kind kind, sm_map *m, const sm__key *k, wctx *w) {
             /* The table needs to grow; if the bigger table cannot be
              * had, report it (nothing was changed). */
             if (atomic_load_explicit(&m->xcur, memory_order_acquire) == t) {
-                int g = sm__start_transition(m, t, t->nbuckets * 2);
+                int g = sm__start_transition(m, t, t->nbuckets * 2, 0);
                 if (g != SM_OK)
                     rc = g;
             } else {

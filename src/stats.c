@@ -18,7 +18,8 @@ int sm_get_stats(sm_map *m, sm_stats *out, size_t size) {
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
     int64_t n = sm__table_count(t), kb = sm__table_key_bytes(t);
-    st.table_bytes = t->mem_bytes;
+    sm__table *pp = atomic_load_explicit(&t->xprep, memory_order_acquire);
+    st.table_bytes = t->mem_bytes + (pp ? pp->mem_bytes : 0);
     if (nx) {
         n += sm__table_count_raw(nx); /* C2 */
         kb += sm__table_key_bytes_raw(nx);

@@ -76,6 +76,8 @@ sm__table *sm__table_new(sm_map *m, size_t nbuckets) {
     t->pend_charge = 0;
     atomic_init(&t->xins_budget, 0);
     atomic_init(&t->xnext, NULL);
+    atomic_init(&t->xprep, NULL);
+    atomic_init(&t->xpopulated, 0);
     atomic_init(&t->xcursor, 0);
     atomic_init(&t->xmoved, 0);
     atomic_init(&t->xwalkers, 0);

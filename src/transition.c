@@ -46,6 +46,21 @@
  *      been deleted and (byte keys) their blobs freed before this reader
  *      pinned, while src is still reachable as the current table.
  *      Readers never wait for migration and never write.
+ *  T7  A grow of a table big enough to come from mmap (SM_PREP_MIN) does
+ *      not hand writers an untouched destination: every first write to one
+ *      of its pages is a page fault (10-15 us each on a VM), and writers
+ *      that migrate into it would take them.  The grow is prepared
+ *      instead: the new table is parked in t->xprep, the background thread
+ *      faults its pages in (SM_PREP_STEP bytes per pass, while pinned, so
+ *      the table stays allocated), then publishes it as t->xnext.
+ *      Meanwhile writers keep inserting into t, whose load goes on rising
+ *      above the grow threshold (the overshoot is what the inserts of those
+ *      few milliseconds add).  A write that cannot wait (t full, or a probe
+ *      past SM_MAX_PROBE), a shrink, sm_reserve and sm_trim take the
+ *      prepared table over at once (or discard it if the size differs).
+ *      A prepared table that was seen by the background thread is only
+ *      ever freed after a grace period (retired), never directly; one
+ *      still parked when t is reclaimed is freed with t.
  *  T6  Inserts into dst before it is current draw on an insert budget set
  *      when the transition starts (3/4 of dst's slots minus src's entries,
  *      minus a margin).  When it is spent, an insert waits (yields and
@@ -76,6 +91,13 @@
 #endif
 
 /* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
+/* Tables of this size or more are populated before use (T7). */
+#define SM_PREP_MIN ((size_t)2 << 20)
+/* Bytes the background thread populates while pinned (a few ms), and
+ * per pass (it polls again after 1 ms). */
+#define SM_PREP_STEP ((size_t)16 << 20)
+#define SM_PREP_PASS ((size_t)128 << 20)
+
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
     sm__bucket *b = &src->b[i];
     if (SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire)) & SM_MOVED)
@@ -159,15 +181,31 @@ void sm__help_finish(sm_map *m, sm__thr *thr) {
         help_chunk(m, t, nx, 256, thr);
 }
 
+static void prep_step(sm_map *m, sm__table *t, sm__table *p, sm__thr *thr);
+
 size_t sm__help_migrate(sm_map *m, size_t budget, sm__thr *thr) {
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
     size_t done = 0;
-    if (nx)
+    sm__table *p;
+    if (nx) {
         done = help_chunk(m, t, nx, budget, thr);
-    else
+    } else if ((p = atomic_load_explicit(&t->xprep, memory_order_acquire)) != NULL) {
+        /* T7: populate, a step at a time, each step pinned on a table
+         * read again (the pin keeps p allocated, T7) */
+        for (size_t b = 0; p && b < SM_PREP_PASS; b += SM_PREP_STEP) {
+            prep_step(m, t, p, thr);
+            sm__unpin(thr);
+            sm__pin(thr);
+            t = atomic_load_explicit(&m->xcur, memory_order_acquire);
+            p = atomic_load_explicit(&t->xnext, memory_order_acquire) ? NULL
+                : atomic_load_explicit(&t->xprep, memory_order_acquire);
+        }
+        done = 1;
+    } else {
         sm__check_resize(m, t); /* a map that went idle still shrinks */
+    }
     sm__unpin(thr);
     return done;
 }
@@ -187,14 +225,30 @@ sm__table *sm__finish_transition(sm_map *m, sm__thr *thr) {
     }
 }
 
-int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets) {
-    /* T4 */
-    if (atomic_load_explicit(&m->xcur, memory_order_acquire) != t ||
-        atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL)
-        return 0;
-    sm__table *nx = sm__table_new(m, nbuckets);
-    if (!nx)
-        return SM_ENOMEM;
+
+static void prep_reclaim(sm__retired *node) {
+    sm__table *p = (sm__table *)node;
+    sm__thr *thr = sm__thr_get();
+    if (thr)
+        sm__pending_add(p->map, thr->stripe, -p->pend_charge, -1);
+    sm__table_free(p);
+}
+
+/* A table that never became a destination.  `seen`: other threads may
+ * have loaded it (a prepared table, T7), so it waits for a grace period. */
+static void discard(sm_map *m, sm__table *nx, int seen, sm__thr *thr) {
+    if (!seen || !thr) {
+        sm__table_free(nx);
+        return;
+    }
+    nx->pend_charge = (int64_t)nx->mem_bytes;
+    sm__pending_add(m, thr->stripe, nx->pend_charge, 1);
+    sm__retire(thr, &nx->r, prep_reclaim);
+}
+
+/* Make nx the destination of t's transition. */
+static int publish(sm_map *m, sm__table *t, sm__table *nx, int seen, sm__thr *thr) {
+    size_t nbuckets = nx->nbuckets;
     /* T6: room left for inserts while migrating, keeping a quarter of the
      * slots free for the entries still to be copied (and for the few
      * writes that race with the start and still land in t).  The count is
@@ -202,15 +256,16 @@ int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets) {
      * count is dropped if t has filled up meanwhile. */
     int64_t room = (int64_t)(nbuckets * SM_SLOTS * 3 / 4) - sm__table_count(t) - SM_SLACK;
     if (room < 0 && nbuckets < t->nbuckets) {
-        sm__table_free(nx); /* never published */
+        discard(m, nx, seen, thr);
         return 0;
     }
-    atomic_init(&nx->xins_budget, room > 0 ? room : 0);
+    atomic_store_explicit(&nx->xins_budget, room > 0 ? room : 0, memory_order_relaxed);
     sm__table *expect = NULL;
+    /* release: the budget and the table's header before the pointer */
     if (!atomic_compare_exchange_strong_explicit(&t->xnext, &expect, nx,
                                                  memory_order_acq_rel,
                                                  memory_order_acquire)) {
-        sm__table_free(nx); /* never published */
+        discard(m, nx, seen, thr);
         return 0;
     }
     if (nbuckets > t->nbuckets)
@@ -221,6 +276,55 @@ int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets) {
      * writer 10-20 us on a VM; the helper polls (1 ms while work is
      * pending, 20 ms when idle) and the writers migrate meanwhile. */
     return 0;
+}
+
+int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, int defer) {
+    /* T4 */
+    if (atomic_load_explicit(&m->xcur, memory_order_acquire) != t ||
+        atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL)
+        return 0;
+    sm__thr *thr = sm__thr_get();
+    if (atomic_load_explicit(&t->xprep, memory_order_acquire) != NULL) {
+        if (defer)
+            return 0; /* T7: the background thread publishes it */
+        sm__table *p = atomic_exchange_explicit(&t->xprep, NULL, memory_order_acq_rel);
+        if (p) {
+            if (p->nbuckets == nbuckets)
+                return publish(m, t, p, 1, thr);
+            discard(m, p, 1, thr);
+        }
+    }
+    sm__table *nx = sm__table_new(m, nbuckets);
+    if (!nx)
+        return SM_ENOMEM;
+    if (defer && nx->mapped && nx->mem_bytes >= SM_PREP_MIN && nbuckets > t->nbuckets) {
+        sm__table *expect = NULL;
+        if (atomic_compare_exchange_strong_explicit(&t->xprep, &expect, nx,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            sm__ebr_kick(); /* once per grow: the table is needed soon */
+        else
+            sm__table_free(nx); /* never seen by anyone */
+        return 0;
+    }
+    return publish(m, t, nx, 0, thr);
+}
+
+/* T7, on the background thread (pinned): populate the next step of t's
+ * prepared table p; publish it when it is all in. */
+static void prep_step(sm_map *m, sm__table *t, sm__table *p, sm__thr *thr) {
+    size_t off = atomic_load_explicit(&p->xpopulated, memory_order_relaxed);
+    size_t len = p->mem_bytes - off < SM_PREP_STEP ? p->mem_bytes - off : SM_PREP_STEP;
+    if (len)
+        sm__table_mem_populate(p->raw, off, len);
+    atomic_store_explicit(&p->xpopulated, off + len, memory_order_relaxed);
+    if (off + len < p->mem_bytes)
+        return;
+    sm__table *expect = p;
+    if (atomic_compare_exchange_strong_explicit(&t->xprep, &expect, NULL,
+                                                memory_order_acq_rel,
+                                                memory_order_relaxed))
+        publish(m, t, p, 1, thr);
 }
 
 static size_t floor_buckets(sm_map *m) {
@@ -244,18 +348,24 @@ static size_t shrink_target(sm_map *m, sm__table *t, size_t n, int sync) {
 }
 
 void sm__check_resize(sm_map *m, sm__table *t) {
-    if (atomic_load_explicit(&t->xnext, memory_order_relaxed) != NULL)
+    if (atomic_load_explicit(&t->xnext, memory_order_relaxed) != NULL ||
+        atomic_load_explicit(&t->xprep, memory_order_relaxed) != NULL)
         return;
     int64_t n = sm__table_count(t);
     if (n < 0)
         n = 0;
     size_t slots = t->nbuckets * SM_SLOTS;
-    if ((size_t)n * 5 > slots * 4) {
-        sm__start_transition(m, t, t->nbuckets * 2);
+    /* T7: a grow whose table is prepared first starts at 7/10, so that the
+     * table is ready before the load reaches 4/5 (and before long probes
+     * force a grow).  Not earlier: sm__buckets_for sizes shrunk and
+     * reserved tables below 7/10. */
+    int prepared = m->default_alloc && t->nbuckets * 2 * sizeof(sm__bucket) >= SM_PREP_MIN;
+    if ((size_t)n * 5 > slots * 4 || (prepared && (size_t)n * 10 > slots * 7)) {
+        sm__start_transition(m, t, t->nbuckets * 2, 1);
     } else if ((size_t)n * 10 < slots * 3 && t->nbuckets > floor_buckets(m)) {
         size_t nb = shrink_target(m, t, (size_t)n, 0);
         if (nb < t->nbuckets)
-            sm__start_transition(m, t, nb);
+            sm__start_transition(m, t, nb, 0);
     }
 }
 
@@ -264,9 +374,18 @@ void sm__check_resize(sm_map *m, sm__table *t) {
 /* Give every entry of the table chain starting at t (unmoved buckets only:
  * a moved bucket's entries live on in the next table) its removal hook and
  * free its copied key; then free the tables. */
+/* A prepared table still parked on t when t is freed (T7): after t's
+ * grace period nobody can reach it. */
+static void free_parked(sm__table *t) {
+    sm__table *p = atomic_exchange_explicit(&t->xprep, NULL, memory_order_acquire);
+    if (p)
+        sm__table_free(p);
+}
+
 static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why) {
     while (t) {
         sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        free_parked(t);
         if (m->kind == SM_KEY_BYTES || m->on_remove) {
             for (size_t i = 0; i < t->nbuckets; i++) {
                 sm__bucket *b = &t->b[i];
@@ -304,6 +423,7 @@ void sm__table_reclaim(sm__retired *node) {
         sm__thr *thr = sm__thr_get();
         if (thr)
             sm__pending_add(m, thr->stripe, -charge, -1);
+        free_parked(t);
         sm__table_free(t);
         return;
     }
@@ -357,9 +477,12 @@ static int64_t held_bytes(sm_map *m, sm__thr *thr) {
     sm__pin(thr);
     sm__table *t = atomic_load_explicit(&m->xcur, memory_order_acquire);
     sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+    sm__table *p = atomic_load_explicit(&t->xprep, memory_order_acquire);
     b += (int64_t)t->mem_bytes + sm__table_key_bytes(t);
     if (nx)
         b += (int64_t)nx->mem_bytes + sm__table_key_bytes_raw(nx);
+    if (p)
+        b += (int64_t)p->mem_bytes;
     sm__unpin(thr);
     return b;
 }
@@ -383,7 +506,7 @@ int sm_trim(sm_map *m, size_t *released) {
         size_t nb = shrink_target(m, t, n > 0 ? (size_t)n : 0, 1);
         if (nb >= t->nbuckets)
             break;
-        rc = sm__start_transition(m, t, nb);
+        rc = sm__start_transition(m, t, nb, 0);
     }
     sm__finish_transition(m, thr);
     sm__unpin(thr);
@@ -426,8 +549,14 @@ int sm_reserve(sm_map *m, size_t n) {
         }
         if (t->nbuckets >= need)
             break;
-        rc = sm__start_transition(m, t, need);
-        break;
+        rc = sm__start_transition(m, t, need, 0);
+        if (rc != SM_OK)
+            break;
+        /* Another transition may have won the start (a grow published by
+         * the background thread, T7): then finish that one and go on. */
+        nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
+        if (nx && nx->nbuckets >= need)
+            break;
     }
     sm__unpin(thr);
     if (rc != SM_OK) {
