@@ -67,6 +67,8 @@ extern const bench_adapter bench_adapter_cuckoo;
 extern const bench_adapter bench_adapter_stdmap;
 extern const bench_adapter bench_adapter_glib;
 extern const bench_adapter bench_adapter_ck;
+/* Not a map: a pre-faulted array, the floor of the latency tests. */
+extern const bench_adapter bench_adapter_floor;
 
 /* String keys (T9): byte-string keys, u64 values, single thread.  Kept
  * apart from bench_adapter so the u64 adapters stay as they are; only

@@ -60,6 +60,9 @@ CASES = {
     "T6": ("T6", 1, False, None, "clear under 1 reader: reader lookups"),
     "T8": ("T8", 1, False, None, "memory: delete 90% (deletes/s)"),
     "T8fresh": ("T8fresh", 1, False, None, "fresh map of T8's 10% (puts/s)"),
+    "T10F": ("T10", 1, True, 10_000_000, "T10's timed loop over a store into "
+             "a pre-faulted array (sm_bench --lib floor): the machine's own "
+             "worst op"),
     "MEM": ("T2", 1, False, None, "memory reference: random loads over an "
             "array the size of stillmap's table at N (sm_bench --lib memref)"),
     "T9-1": ("T9-1", 1, False, None, "string keys user:%010llu: insert"),
@@ -83,11 +86,11 @@ LIBS = {
 STRING_CASES = {"T9-1", "T9-2", "T9-3"}
 STRING_LIBS = {"stillmap", "absl"}
 # Cases that run one pseudo-library instead of each of --libs.
-SOLO = {"MEM": "memref"}
+SOLO = {"MEM": "memref", "T10F": "floor"}
 # A case listed here brings its companion along (the summary compares).
 COMPANIONS = {"T5": "T2h", "T8": "T8fresh"}
 DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10",
-                 "MEM"]
+                 "T10F", "MEM"]
 LAT_CASES = {"T1L", "T10"}
 
 
@@ -386,6 +389,18 @@ def special_tables(results, libs, cases, group, base, peers):
             out.append(f"\n{p}/{base}: clear time "
                        f"{ratio(v[p][0], v[base][0])}, reader window max "
                        f"{ratio(v[p][1], v[base][1])} (>1: {base} better)")
+    if "T10F" in cases:
+        g = [r for r in results if r.get("case") == "T10F" and r.get("ok")]
+        out += ["", "T10F, the floor (median of "
+                f"{len(g)} run(s)): T10's timed loop storing into a "
+                "pre-faulted array instead of a map, p50 / p99.9 / max "
+                f"{fmt_us(med([r.get('p50_ns') for r in g]))} / "
+                f"{fmt_us(med([r.get('p999_ns') for r in g]))} / "
+                f"{fmt_us(med([r.get('max_ns') for r in g]))} us, max own "
+                f"{fmt_us(med([r.get('max_own_ns') for r in g]))} us: what "
+                "this machine adds to the worst of 10M timed operations "
+                "whatever the operation does (timer ticks, interrupts, time "
+                "taken by the hypervisor)."]
     if "MEM" in cases:
         g = [r for r in results if r.get("case") == "MEM" and r.get("ok")]
         ind = med([r.get("indep_ns_per_load") for r in g])
