@@ -197,7 +197,10 @@ SM_API int sm_get_u64(sm_map *m, uint64_t key, uint64_t *val);
  * work (a few buckets) on the caller's thread, and every 64th write of a
  * thread checks the load and may start a grow or shrink; if that table
  * cannot be allocated the write still succeeds and the check is simply
- * repeated later (it is not the write's error).
+ * repeated later (it is not the write's error).  A grow to a table of
+ * 2 MiB or more starts at a load of 7/10 and is prepared first: the
+ * background thread faults the new table's pages in, so that no write
+ * takes those page faults, while writes go on in the current table.
  * Thread-safe.  Locks one bucket.  Linearizable. */
 SM_API int sm_put(sm_map *m, const void *key, size_t len, uint64_t val);
 SM_API int sm_put_u64(sm_map *m, uint64_t key, uint64_t val);
@@ -225,8 +228,15 @@ SM_API int sm_cas(sm_map *m, const void *key, size_t len, uint64_t expected,
 SM_API int sm_cas_u64(sm_map *m, uint64_t key, uint64_t expected,
                       uint64_t desired);
 
-/* Delete: SM_OK if the key was removed, SM_NOTFOUND if absent.
- * Thread-safe.  Locks one bucket.  Linearizable. */
+/* Delete: SM_OK if the key was removed, SM_NOTFOUND if absent.  The
+ * freed slot is refilled at once by moving back a key that was stored
+ * past it (at most 16 moves, each under try-locks, never waiting), so a
+ * map probes as fast after any amount of churn as a fresh one; a delete
+ * made while sm_for_each walks the same table skips the moves (the next
+ * insert passing the slot fills it).  This applies to every removal
+ * below (load-and-delete, compare-and-delete).
+ * Thread-safe.  Locks one bucket (plus, briefly, the ones a move uses).
+ * Linearizable. */
 SM_API int sm_delete(sm_map *m, const void *key, size_t len);
 SM_API int sm_delete_u64(sm_map *m, uint64_t key);
 
@@ -353,7 +363,8 @@ typedef struct sm_stats {
     uint64_t capacity;           /* slots of the current table */
     double load_factor;          /* entries / capacity */
     uint64_t table_bytes;        /* bytes of live tables (both during a
-                                    resize) */
+                                    resize, and the next one while the
+                                    background thread prepares it) */
     uint64_t entry_bytes;        /* bytes of copied keys */
     uint64_t pending_reclaim_bytes;   /* retired, not yet freed */
     uint64_t pending_reclaim_objects;
