@@ -51,8 +51,9 @@
  *      of its pages is a page fault (10-15 us each on a VM), and writers
  *      that migrate into it would take them.  The grow is prepared
  *      instead: the new table is parked in t->xprep, the background thread
- *      faults its pages in (SM_PREP_STEP bytes per pass, while pinned, so
- *      the table stays allocated), then publishes it as t->xnext.
+ *      faults its pages in (SM_PREP_STEP bytes at a time, each step pinned
+ *      so that the table stays allocated, SM_PREP_PASS per pass), then
+ *      publishes it as t->xnext if t is still the current table.
  *      Meanwhile writers keep inserting into t, whose load goes on rising
  *      above the grow threshold (the overshoot is what the inserts of those
  *      few milliseconds add).  A write that cannot wait (t full, or a probe
@@ -90,7 +91,6 @@
 #endif
 #endif
 
-/* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 /* Tables of this size or more are populated before use (T7). */
 #define SM_PREP_MIN ((size_t)2 << 20)
 /* Bytes the background thread populates while pinned (a few ms), and
@@ -98,6 +98,7 @@
 #define SM_PREP_STEP ((size_t)16 << 20)
 #define SM_PREP_PASS ((size_t)128 << 20)
 
+/* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
     sm__bucket *b = &src->b[i];
     if (SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire)) & SM_MOVED)
@@ -318,7 +319,8 @@ static void prep_step(sm_map *m, sm__table *t, sm__table *p, sm__thr *thr) {
     if (len)
         sm__table_mem_populate(p->raw, off, len);
     atomic_store_explicit(&p->xpopulated, off + len, memory_order_relaxed);
-    if (off + len < p->mem_bytes)
+    /* A table cleared away keeps p parked; p is freed with it. */
+    if (off + len < p->mem_bytes || atomic_load_explicit(&m->xcur, memory_order_acquire) != t)
         return;
     sm__table *expect = p;
     if (atomic_compare_exchange_strong_explicit(&t->xprep, &expect, NULL,
@@ -371,9 +373,6 @@ void sm__check_resize(sm_map *m, sm__table *t) {
 
 /* ---- reclaiming tables ------------------------------------------------ */
 
-/* Give every entry of the table chain starting at t (unmoved buckets only:
- * a moved bucket's entries live on in the next table) its removal hook and
- * free its copied key; then free the tables. */
 /* A prepared table still parked on t when t is freed (T7): after t's
  * grace period nobody can reach it. */
 static void free_parked(sm__table *t) {
@@ -382,6 +381,9 @@ static void free_parked(sm__table *t) {
         sm__table_free(p);
 }
 
+/* Give every entry of the table chain starting at t (unmoved buckets only:
+ * a moved bucket's entries live on in the next table) its removal hook and
+ * free its copied key; then free the tables. */
 static void walk_chain_and_free(sm_map *m, sm__table *t, sm_reason why) {
     while (t) {
         sm__table *nx = atomic_load_explicit(&t->xnext, memory_order_acquire);
