@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Run stillmap's benchmark suite against its peers and summarise it.
 
-    tools/bench.py [--quick] [--runs R] [--libs stillmap,absl]
-                   [--cases T1,T1L,T2,T3,T4,T7x1,T7x2,T10,T5,T6,T8,MEM,
-                            T9-1,T9-2,T9-3]
-                   [--n N]
+    tools/bench.py [--quick] [--runs R] [--libs stillmap,absl,...]
+                   [--cases T1,T1L,T2,T3,T4,T5,T6,T7x1,T7x2,T8,
+                            T9-1,T9-2,T9-3,T10,T10F,MEM]
+                   [--n N] [--timeout S]
                    [--bin PATH] [--out DIR]
+
+Without --libs and --cases it runs everything: every case against every
+library compiled into sm_bench (tools/install-peers.sh installs the
+peers; a peer missing from the build is skipped with a message).
     tools/bench.py ebr [--runs R] [--bin PATH] [--quick]
     tools/bench.py sweep [--libs ...] [--sizes 0.5,1,2,...]   (millions)
     tools/bench.py plot-t6 [--libs stillmap,absl,tbb] [--n N] [--svg F]
@@ -18,6 +22,8 @@ JSON line each, plus the run index), the summary (Markdown, medians and
 stillmap's ratio to each peer) to stdout and bench/results/<date>.md.
 T5 (churn) also runs T2h (lookup hit at N/2) and T8 (memory) also runs
 T8fresh (a fresh map of the 10% T8 keeps), for the comparisons.
+T10F (sm_bench --lib floor) is T10's timed loop over a store into a
+pre-faulted array: the worst op the machine itself produces.
 MEM (sm_bench --lib memref, run once per round, not per library) times
 independent and dependent random loads over an array as large as
 stillmap's table at N: the physical limit to read T2/T3 against.
@@ -89,8 +95,9 @@ STRING_LIBS = {"stillmap", "absl"}
 SOLO = {"MEM": "memref", "T10F": "floor"}
 # A case listed here brings its companion along (the summary compares).
 COMPANIONS = {"T5": "T2h", "T8": "T8fresh"}
-DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T7x1", "T7x2", "T10",
-                 "T10F", "MEM"]
+# The default is the whole suite (about 30 minutes with every peer).
+DEFAULT_CASES = ["T1", "T1L", "T2", "T3", "T4", "T5", "T6", "T7x1", "T7x2",
+                 "T8", "T9-1", "T9-2", "T9-3", "T10", "T10F", "MEM"]
 LAT_CASES = {"T1L", "T10"}
 
 
@@ -813,10 +820,11 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: N=100000 (T10: 1M), 1 run")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--libs", default="stillmap,absl",
+    ap.add_argument("--libs", default=",".join(LIBS),
                     help="comma-separated, of " + ",".join(LIBS) +
-                    "; 'urcu' (cds_lfht) is opt-in: it "
-                    "sometimes stops resizing and then hits the timeout")
+                    " (default: all; those not compiled in are skipped "
+                    "with a message).  cds_lfht (urcu) sometimes stops "
+                    "resizing; such a run is reported as a timeout")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     ap.add_argument("--n", type=int, default=0, help="N (default 1000000)")
     ap.add_argument("--bin", help="path of sm_bench / ebr_vs_urcu")
@@ -825,7 +833,7 @@ def main():
     ap.add_argument("--out", help="results directory")
     ap.add_argument("--svg", help="plot-t6: output SVG (default "
                     "docs/img/t6-clear-latency.svg)")
-    ap.add_argument("--timeout", type=int, default=60,
+    ap.add_argument("--timeout", type=int, default=90,
                     help="seconds per process")
     args = ap.parse_args()
     args.runs_given = "--runs" in sys.argv
