@@ -33,37 +33,6 @@ static sm_map *make(sm_key_kind kind, size_t cap) {
     return m;
 }
 
-static void key_bytes(uint64_t k, char *buf, size_t *len) {
-    *len = (size_t)snprintf(buf, 32, "key:%016llx", (unsigned long long)k);
-}
-
-static int put(sm_map *m, sm_key_kind kind, uint64_t k, uint64_t v) {
-    if (kind == SM_KEY_U64)
-        return sm_put_u64(m, k, v);
-    char b[32];
-    size_t n;
-    key_bytes(k, b, &n);
-    return sm_put(m, b, n, v);
-}
-
-static int del(sm_map *m, sm_key_kind kind, uint64_t k) {
-    if (kind == SM_KEY_U64)
-        return sm_delete_u64(m, k);
-    char b[32];
-    size_t n;
-    key_bytes(k, b, &n);
-    return sm_delete(m, b, n);
-}
-
-static int get(sm_map *m, sm_key_kind kind, uint64_t k, uint64_t *v) {
-    if (kind == SM_KEY_U64)
-        return sm_get_u64(m, k, v);
-    char b[32];
-    size_t n;
-    key_bytes(k, b, &n);
-    return sm_get(m, b, n, v);
-}
-
 static int count_visit(void *ctx, const sm_entry *e) {
     (void)e;
     ++*(size_t *)ctx;
@@ -90,7 +59,8 @@ static sm__census census(sm_map *m) {
     FAIL("a resize kept running");
 }
 
-/* Churn a map holding `live` keys: `rounds` times insert a new key and
+/* Keys are testkeys.h indices (random 64-bit numbers here).  Churn a map
+ * holding `live` keys: `rounds` times insert a new key and
  * delete a random live one; with bursts that delete a third of the keys
  * and put them back.  Then compare with a fresh build of the survivors. */
 static void churn_case(sm_key_kind kind, size_t cap, size_t live, size_t rounds, uint64_t seed) {
@@ -98,42 +68,44 @@ static void churn_case(sm_key_kind kind, size_t cap, size_t live, size_t rounds,
                cap, live, rounds);
     tu_rng r = tu_rng_make(seed);
     sm_map *m = make(kind, cap);
+    tk_map tm = {m, kind};
     uint64_t *keys = malloc(live * sizeof *keys);
     ASSERT_TRUE(keys != NULL);
     for (size_t i = 0; i < live; i++) {
         keys[i] = tu_rng_next(&r);
-        ASSERT_OK(put(m, kind, keys[i], keys[i] ^ 1));
+        ASSERT_OK(tk_put(&tm, keys[i], keys[i] ^ 1));
     }
     for (size_t i = 0; i < rounds; i++) {
         size_t victim = (size_t)tu_rng_below(&r, live);
         uint64_t fresh = tu_rng_next(&r);
-        ASSERT_OK(put(m, kind, fresh, fresh ^ 1));
-        ASSERT_OK(del(m, kind, keys[victim]));
+        ASSERT_OK(tk_put(&tm, fresh, fresh ^ 1));
+        ASSERT_OK(tk_del(&tm, keys[victim]));
         keys[victim] = fresh;
         if (i % (rounds / 4 + 1) == 0) {
             /* burst: a third out, then back in */
             for (size_t j = 0; j < live; j += 3)
-                ASSERT_OK(del(m, kind, keys[j]));
+                ASSERT_OK(tk_del(&tm, keys[j]));
             for (size_t j = 0; j < live; j += 3)
-                ASSERT_OK(put(m, kind, keys[j], keys[j] ^ 1));
+                ASSERT_OK(tk_put(&tm, keys[j], keys[j] ^ 1));
         }
     }
     settle(m);
     ASSERT_EQ(sm_len(m), live);
     for (size_t i = 0; i < live; i++) {
         uint64_t v = 0;
-        ASSERT_OK(get(m, kind, keys[i], &v));
+        ASSERT_OK(tk_get(&tm, keys[i], &v));
         ASSERT_EQ(v, keys[i] ^ 1);
     }
     for (int i = 0; i < 1000; i++)
-        ASSERT_STATUS(get(m, kind, tu_rng_next(&r) | 1ull << 63, NULL), SM_NOTFOUND);
+        ASSERT_STATUS(tk_get(&tm, tu_rng_next(&r) | 1ull << 63, NULL), SM_NOTFOUND);
 
     sm__census a = census(m);
     /* the same keys, built fresh in another order, in a table of the
      * same size */
     sm_map *f = make(kind, a.buckets * SM_SLOTS * 7 / 10 - 16);
+    tk_map tf = {f, kind};
     for (size_t i = live; i-- > 0;)
-        ASSERT_OK(put(f, kind, keys[i], keys[i] ^ 1));
+        ASSERT_OK(tk_put(&tf, keys[i], keys[i] ^ 1));
     settle(f);
     sm__census b = census(f);
     printf("  %-5s cap=%-7zu live=%-7zu churned: buckets %zu, displaced %.4f, overflow/entry %.4f, "
