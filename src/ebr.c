@@ -164,6 +164,7 @@ sm__thr *sm__thr_register(void) {
     }
     t->nest = 0;
     t->ops = 0;
+    atomic_store_explicit(&t->xmoving, 0, memory_order_relaxed);
     if (pthread_setspecific(g_key, t) != 0) {
         atomic_store(&t->xused, 0);
         return NULL;
@@ -407,6 +408,9 @@ static void fork_child(void) {
             continue;
         t->nest = 0;
         atomic_store_explicit(&t->xepoch, 0, memory_order_relaxed);
+        /* a thread caught inside a back-fill move (B3) would otherwise
+         * make every sm_for_each in the child wait for ever */
+        atomic_store_explicit(&t->xmoving, 0, memory_order_relaxed);
         atomic_store_explicit(&t->xused, 0, memory_order_relaxed);
     }
     g_running = 0; /* the thread did not survive; ensure_running restarts it */

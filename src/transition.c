@@ -94,9 +94,10 @@
 /* Tables of this size or more are populated before use (T7). */
 #define SM_PREP_MIN ((size_t)2 << 20)
 /* Bytes the background thread populates while pinned (a few ms), and
- * per pass (it polls again after 1 ms). */
-#define SM_PREP_STEP ((size_t)16 << 20)
-#define SM_PREP_PASS ((size_t)128 << 20)
+ * per pass (it polls again after 1 ms).  A pass holds the map registry
+ * lock (sm_create/sm_destroy of any map wait for it), so it stays short. */
+#define SM_PREP_STEP ((size_t)8 << 20)
+#define SM_PREP_PASS ((size_t)32 << 20)
 
 /* Migrate bucket i of src into dst.  Returns 1 if this call moved it. */
 static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, sm__thr *thr) {
@@ -300,12 +301,24 @@ int sm__start_transition(sm_map *m, sm__table *t, size_t nbuckets, int defer) {
         return SM_ENOMEM;
     if (defer && nx->mapped && nx->mem_bytes >= SM_PREP_MIN && nbuckets > t->nbuckets) {
         sm__table *expect = NULL;
-        if (atomic_compare_exchange_strong_explicit(&t->xprep, &expect, nx,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed))
-            sm__ebr_kick(); /* once per grow: the table is needed soon */
-        else
+        if (!atomic_compare_exchange_strong_explicit(&t->xprep, &expect, nx,
+                                                     memory_order_acq_rel,
+                                                     memory_order_relaxed)) {
             sm__table_free(nx); /* never seen by anyone */
+            return 0;
+        }
+        /* Another transition may have started (or a clear replaced t)
+         * since the check above: then take the parked table back, or it
+         * would sit unused until t is freed.  The background thread may
+         * have seen it already, so it goes through a grace period. */
+        if (atomic_load_explicit(&t->xnext, memory_order_acquire) != NULL ||
+            atomic_load_explicit(&m->xcur, memory_order_acquire) != t) {
+            sm__table *p = atomic_exchange_explicit(&t->xprep, NULL, memory_order_acq_rel);
+            if (p)
+                discard(m, p, 1, thr);
+            return 0;
+        }
+        sm__ebr_kick(); /* once per grow: the table is needed soon */
         return 0;
     }
     return publish(m, t, nx, 0, thr);
@@ -319,7 +332,10 @@ static void prep_step(sm_map *m, sm__table *t, sm__table *p, sm__thr *thr) {
     if (len)
         sm__table_mem_populate(p->raw, off, len);
     atomic_store_explicit(&p->xpopulated, off + len, memory_order_relaxed);
-    /* A table cleared away keeps p parked; p is freed with it. */
+    /* A table cleared away keeps p parked; p is freed with it.  (A clear
+     * that lands between this check and the publication makes p t's
+     * successor instead, which the cleared chain frees as well: the race
+     * every transition start has with clear, T5.) */
     if (off + len < p->mem_bytes || atomic_load_explicit(&m->xcur, memory_order_acquire) != t)
         return;
     sm__table *expect = p;
