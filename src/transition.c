@@ -529,11 +529,13 @@ int sm_trim(sm_map *m, size_t *released) {
     sm__finish_transition(m, thr);
     sm__unpin(thr);
     sm__ebr_barrier(); /* everything retired so far is freed */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(SM_NO_MALLOC_TRIM)
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(SM_TSAN) && !defined(SM_NO_MALLOC_TRIM)
     /* Only for the C library's allocator (a user allocator has its own
-     * policy).  Not in AddressSanitizer builds, whose malloc is not
-     * glibc's (glibc's malloc_trim then works on arenas that were never
-     * set up, and crashes when two threads call it at once). */
+     * policy).  Not in AddressSanitizer or ThreadSanitizer builds, whose
+     * malloc is not glibc's (glibc's malloc_trim then works on arenas that
+     * were never set up, and crashes when two threads call it at once:
+     * seen under TSan in stress_ranges, as under ASan before). */
     if (m->default_alloc)
         malloc_trim(0);
 #endif
