@@ -626,6 +626,18 @@ static const char *const key_op_names[] = {
 
 /* Run one keyed operation and check it against the model.
  * a: value / expected; b: desired (cas).  with_out 0 passes NULL. */
+/* The model after a store of a under k (put, swap): the old value, if
+ * different, leaves the map with reason "replaced". */
+static void model_store(fz_map *fm, md_ent *e, const fz_key *k, uint64_t a) {
+    if (!e) {
+        md_insert(&fm->md, k->mp, k->mlen, a);
+        return;
+    }
+    if (e->val != a)
+        removed(fm, e->val, SM_REMOVED_REPLACE);
+    e->val = a;
+}
+
 static void key_op(fz_map *fm, int op, const fz_key *k, uint64_t a,
                    uint64_t b, int with_out) {
     const uint64_t sentinel = 0xdeadbeefcafef00dull;
@@ -650,13 +662,7 @@ static void key_op(fz_map *fm, int op, const fz_key *k, uint64_t a,
         break;
     case K_PUT:
         CHECK_RC(rc, SM_OK);
-        if (e) {
-            if (e->val != a)
-                removed(fm, e->val, SM_REMOVED_REPLACE);
-            e->val = a;
-        } else {
-            md_insert(&fm->md, k->mp, k->mlen, a);
-        }
+        model_store(fm, e, k, a);
         break;
     case K_LOS:
         CHECK_RC(rc, e ? SM_EXISTS : SM_OK);
@@ -675,12 +681,8 @@ static void key_op(fz_map *fm, int op, const fz_key *k, uint64_t a,
                 CHECK(out == e->val, "%s: swap *prev 0x%llx, model 0x%llx",
                       fm->name, (unsigned long long)out,
                       (unsigned long long)e->val);
-            if (e->val != a)
-                removed(fm, e->val, SM_REMOVED_REPLACE);
-            e->val = a;
-        } else {
-            md_insert(&fm->md, k->mp, k->mlen, a);
         }
+        model_store(fm, e, k, a);
         break;
     case K_CAS:
         if (!e) {
