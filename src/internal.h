@@ -93,8 +93,11 @@ typedef struct sm__thr {
      * list (exchange); a pop-all stack has no ABA problem. */
     _Atomic(sm__retired *) xretired;
     _Atomic int xused;          /* 1 while a live thread owns the record */
-    /* 1 while the owner may move a key back along its chain (B3, map.c):
-     * written only by the owner, read by sm_for_each before its walk. */
+    /* 1 while the owner may move a key back along its chain (B3, map.c).
+     * Written only by the owner: set relaxed, then the light fence (which
+     * pairs with the walker's heavy fence), cleared with release so that a
+     * walker that reads 0 (acquire, sm__wait_movers) sees the moves done.
+     * Reset by fork_child and on record reuse. */
     _Atomic int xmoving;
     struct sm__thr *next;       /* registry list; immutable once pushed */
     char pad[SM_CACHELINE - 48];
@@ -286,11 +289,14 @@ typedef struct sm__table {
      * by CAS from NULL, only while this table is the map's current one. */
     _Atomic(struct sm__table *) xnext;
     /* T7: the next table of a grow while the background thread faults its
-     * pages in, before it becomes xnext.  Stored by CAS from NULL while
-     * this table is current; taken by exchange (to NULL) by the thread
-     * that publishes or discards it; freed with this table if still here.
-     * xpopulated: bytes of this table faulted in so far (T7; written by
-     * the background thread only). */
+     * pages in, before it becomes xnext.  Stored by CAS from NULL (acq_rel:
+     * the table's header before the pointer) while this table is current;
+     * taken by exchange or CAS to NULL (acq_rel) by the one thread that
+     * then publishes or discards it; freed with this table if still here.
+     * Readers (the background thread, stats, trim) load it with acquire
+     * while pinned, which keeps what they loaded allocated.
+     * xpopulated: bytes of this table faulted in so far; written and read
+     * only by the background thread (relaxed). */
     _Atomic(struct sm__table *) xprep;
     _Atomic size_t xpopulated;
     /* Any migrating thread takes cursor positions with a relaxed
@@ -301,7 +307,10 @@ typedef struct sm__table {
     _Atomic size_t xcursor;      /* next bucket index to claim for migration */
     _Atomic size_t xmoved;       /* buckets marked SM_MOVED so far */
     /* Walks of this table in progress (sm_for_each); while it is not 0 no
-     * key is moved back along its chain in this table (B3, map.c). */
+     * key is moved back along its chain in this table (B3, map.c).  Every
+     * walker adds 1 (seq_cst, then the heavy fence) before its walk and
+     * takes it back (release) after; a mover reads it relaxed after its
+     * light fence and gives up on any value but 0. */
     _Atomic int xwalkers;
     SM_ALIGNED(SM_CACHELINE) sm__stripe stripe[SM_STRIPES];
     sm__bucket b[];              /* nbuckets, 64-byte aligned */
@@ -379,7 +388,8 @@ static inline void sm__seq_end(sm__bucket *b) {
 /* Debug builds (-DSM_DEBUG=1): a lookup that walks on past a bucket calls
  * sm__debug_step_hook if a test set it, so that the test can land a write
  * exactly in the middle of a lookup (a window of nanoseconds otherwise).
- * Release builds have no hook and no call. */
+ * A plain pointer: a test sets and clears it while no other thread runs
+ * a lookup.  Release builds have no hook and no call. */
 #if defined(SM_DEBUG) && SM_DEBUG
 extern void (*sm__debug_step_hook)(void);
 #define SM_DEBUG_STEP()                 \
