@@ -13,6 +13,12 @@
  * be right); one of them also walks the map with sm_for_each, which must
  * visit every stable key exactly once per walk.
  *
+ * The window in which a lookup can meet a move of its own key is a few
+ * nanoseconds, so this run is not the proof that lookups re-check (B2):
+ * test_backfill lands a move inside a lookup deterministically (debug
+ * build).  What this run covers is the rest under real concurrency:
+ * locking (B1), walks (B3), migration, and TSan's view of it all.
+ *
  * u64 keys, then byte keys with a quarter of the keys.
  *
  *   stress_backfill [--threads N] [--n KEYS] [--ops OPS_PER_CHURNER]
