@@ -79,6 +79,14 @@ static inline uint8_t bucket_flags(sm__bucket *b) {
     return (uint8_t)SM_META_FLAGS(atomic_load_explicit(&b->xmeta, memory_order_acquire));
 }
 
+/* Try a bucket lock a few times, never waiting (L1's try-only locks). */
+static int trylock_few(sm__bucket *b) {
+    for (int i = 0; i < 64; i++)
+        if (sm__bucket_trylock(b))
+            return 1;
+    return 0;
+}
+
 /* Lock a bucket after the home bucket (L1): blocking when it lies after
  * the home in index order, try-only when the probe wrapped. */
 static int lock_second(sm__bucket *b, int wrapped) {
@@ -86,10 +94,7 @@ static int lock_second(sm__bucket *b, int wrapped) {
         sm__bucket_lock(b);
         return 1;
     }
-    for (int i = 0; i < 64; i++)
-        if (sm__bucket_trylock(b))
-            return 1;
-    return 0;
+    return trylock_few(b);
 }
 
 static int first_free(sm__bucket *b) {
@@ -185,13 +190,6 @@ static int find_mover(sm_map *m, sm__table *t, size_t hole, mover *out) {
         if (atomic_load_explicit(&b->xovf, memory_order_relaxed) == 0)
             return 0;
     }
-    return 0;
-}
-
-static int trylock_few(sm__bucket *b) {
-    for (int i = 0; i < 16; i++)
-        if (sm__bucket_trylock(b))
-            return 1;
     return 0;
 }
 
