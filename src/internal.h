@@ -605,6 +605,11 @@ static inline uint64_t sm__hash_u64(const sm_map *m, uint64_t k) {
 }
 
 static inline size_t sm__blob_size(size_t len) { return sizeof(sm__blob) + len; }
+/* Hash of a key word as stored in a slot (u64 key, or blob pointer whose
+ * blob the caller keeps alive: pinned, or holding the slot's bucket). */
+static inline uint64_t sm__stored_hash(const sm_map *m, uint64_t keyword) {
+    return m->kind == SM_KEY_U64 ? sm__hash_u64(m, keyword) : sm__blob_of(keyword)->hash;
+}
 void sm__blob_reclaim(sm__retired *node);
 
 /* Pending-reclamation accounting, on the caller's stripe. */

@@ -148,8 +148,7 @@ static void ovf_add(sm__table *t, size_t from, size_t to, int delta) {
 #define SM_BACKFILL_SCAN 16   /* buckets searched past a hole */
 
 static inline size_t home_of(sm_map *m, const sm__table *t, uint64_t keyword) {
-    uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, keyword) : sm__blob_of(keyword)->hash;
-    return h & t->mask;
+    return sm__stored_hash(m, keyword) & t->mask;
 }
 
 /* Does the chain of a key with home `home`, stored at bucket `at`, pass b? */

@@ -73,7 +73,7 @@ int sm__take_census(sm_map *m, sm__census *c) {
                 if (!SM_META_TAG(meta, s))
                     continue;
                 uint64_t kw = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
-                uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, kw) : sm__blob_of(kw)->hash;
+                uint64_t h = sm__stored_hash(m, kw);
                 c->entries++;
                 c->displaced += (h & t->mask) != i;
             }

@@ -116,7 +116,7 @@ static int migrate_bucket(sm_map *m, sm__table *src, sm__table *dst, size_t i, s
             continue;
         uint64_t key = atomic_load_explicit(&b->slot[s].xkey, memory_order_acquire);
         uint64_t val = atomic_load_explicit(&b->slot[s].xval, memory_order_relaxed);
-        uint64_t h = m->kind == SM_KEY_U64 ? sm__hash_u64(m, key) : sm__blob_of(key)->hash;
+        uint64_t h = sm__stored_hash(m, key);
         sm__table_insert_fresh(dst, h, tag, key, val);
     }
     /* S4: the copies are in dst before the flag says so. */
